@@ -1,0 +1,160 @@
+"""Command line: ``bertdemo fill | nsp | sentiment | finetune | audit | serve | bench``.
+
+Every subcommand calls the shared service. ``--json`` prints machine-readable output; otherwise a
+readable table. Exit codes: 0 success, 1 a failed audit verdict, 2 bad input or usage (message on
+stderr, one line, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from bertdemo.config import ENV_VARS, load_settings
+from bertdemo.errors import BertDemoError
+
+# Subcommands defined in other modules; each exposes ``register(subparsers)``.
+EXTENSIONS = ("bertdemo.finetune", "bertdemo.audit.cli", "bertdemo.serve", "bertdemo.bench")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors: one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def add_model_flags(p: argparse.ArgumentParser) -> None:
+    """Model and runtime flags shared by every subcommand that loads a model."""
+    g = p.add_argument_group("model selection (flags override BERTDEMO_* environment variables)")
+    g.add_argument("--mlm-model", help=f"masked-LM + NSP checkpoint folder or hub id [{ENV_VARS['mlm_model']}]")
+    g.add_argument("--sentiment-model", help=f"sentiment checkpoint folder or hub id [{ENV_VARS['sentiment_model']}]")
+    g.add_argument("--device", help=f"auto, cpu, cuda [{ENV_VARS['device']}]")
+    g.add_argument("--precision", choices=["fp32", "int8", "fp16", "bf16"], help=f"[{ENV_VARS['precision']}]")
+    g.add_argument("--batch-size", type=int, help=f"[{ENV_VARS['batch_size']}]")
+
+
+def settings_from_args(args: argparse.Namespace) -> Any:
+    """Settings = defaults < env vars < flags."""
+    return load_settings(
+        mlm_model=getattr(args, "mlm_model", None),
+        sentiment_model=getattr(args, "sentiment_model", None),
+        device=getattr(args, "device", None),
+        precision=getattr(args, "precision", None),
+        batch_size=getattr(args, "batch_size", None),
+    )
+
+
+def service_from_args(args: argparse.Namespace) -> Any:
+    from bertdemo.service import ModelService
+
+    return ModelService(settings_from_args(args))
+
+
+def emit(args: argparse.Namespace, payload: Any, table: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+    else:
+        print(table)
+
+
+def _fill(args: argparse.Namespace) -> int:
+    svc = service_from_args(args)
+    res = svc.fill_mask(args.text, top_k=args.top_k, targets=args.targets)
+    lines = [f"Input:  {res['text']}", f"Filled: {res['filled']}"]
+    for m, preds in enumerate(res["predictions"], 1):
+        lines.append(f"\n[MASK] #{m}")
+        lines.append(f"  {'rank':>4}  {'token':<18} {'prob':>7}")
+        lines += [f"  {r:>4}  {p['token']:<18} {p['score']:>7.4f}" for r, p in enumerate(preds, 1)]
+    emit(args, {"predictions": res["predictions"], "filled": res["filled"]}, "\n".join(lines))
+    return 0
+
+
+def _nsp(args: argparse.Namespace) -> int:
+    svc = service_from_args(args)
+    if args.candidates:
+        if args.second is not None:
+            raise BertDemoError("give either a second sentence or --candidates, not both")
+        ranked = svc.rank_next(args.first, args.candidates)
+        table = "\n".join([f"{'rank':>4}  {'P(next)':>8}  candidate"] +
+                          [f"{r['rank']:>4}  {r['is_next']:>8.4f}  {r['candidate']}" for r in ranked])
+        emit(args, {"ranking": ranked}, table)
+        return 0
+    if args.second is None:
+        raise BertDemoError("give a second sentence, or --candidates to rank several")
+    res = svc.next_sentence(args.first, args.second)
+    emit(args, res, f"P(second follows first) = {res['is_next']:.4f}")
+    return 0
+
+
+def _sentiment(args: argparse.Namespace) -> int:
+    svc = service_from_args(args)
+    results = svc.sentiment(args.texts)
+    lines = [f"{'label':<10} {'score':>6}  text"]
+    for text, r in zip(args.texts, results, strict=True):
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        lines.append(f"{r['label']:<10} {r['score']:>6.3f}  {shown}" + ("  (truncated)" if r["truncated"] else ""))
+    emit(args, results, "\n".join(lines))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bertdemo", description="What BERT learns, how it is used, and a bias audit.")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("fill", help="fill [MASK] tokens (masked-language-model objective)")
+    p.add_argument("text", help='text with one or more [MASK], e.g. "Paris is the [MASK] of France."')
+    p.add_argument("--top-k", default=5, help="candidates per mask (default 5)")
+    p.add_argument("--targets", nargs="+", help="restrict candidates to these words")
+    p.set_defaults(handler=_fill)
+
+    p = sub.add_parser("nsp", help="next-sentence prediction: P(B follows A), or rank candidates")
+    p.add_argument("first", help="sentence A")
+    p.add_argument("second", nargs="?", help="sentence B")
+    p.add_argument("--candidates", nargs="+", help="several candidate B sentences to rank")
+    p.set_defaults(handler=_nsp)
+
+    p = sub.add_parser("sentiment", help="sentiment label and probabilities for each text")
+    p.add_argument("texts", nargs="+", help="one or more texts")
+    p.set_defaults(handler=_sentiment)
+
+    for cmd in (sub.choices["fill"], sub.choices["nsp"], sub.choices["sentiment"]):
+        add_model_flags(cmd)
+        cmd.add_argument("--json", action="store_true", help="machine-readable output")
+
+    for name in EXTENSIONS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name is None or not name.startswith(err.name):
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def _version() -> str:
+    from bertdemo import __version__
+
+    return f"bertdemo {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except BertDemoError as err:
+        print(f"bertdemo {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

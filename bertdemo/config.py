@@ -1,0 +1,130 @@
+"""All configuration in one place: defaults, environment variables, and CLI flags that map to them.
+
+Precedence: explicit argument (CLI flag) > environment variable > default. Defaults work offline:
+they point at the checkpoints bundled in ``assets/models``.
+Importing this module also sets the offline-friendly environment (no analytics, no telemetry,
+quiet loading) before transformers or gradio are imported anywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ASSETS_DIR = PROJECT_ROOT / "assets"
+MODELS_DIR = ASSETS_DIR / "models"
+DEFAULT_MLM_MODEL = str(MODELS_DIR / "bertdemo-mlm")
+DEFAULT_SENTIMENT_MODEL = str(MODELS_DIR / "bertdemo-sentiment")
+
+# Set before transformers / gradio / evaluate are imported (bertdemo/__init__ imports this module).
+_QUIET_ENV = {
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "HF_EVALUATE_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "DO_NOT_TRACK": "1",
+}
+
+
+def apply_environment() -> None:
+    """Set the quiet/offline defaults without overriding what the operator set explicitly."""
+    for key, value in _QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+apply_environment()
+
+
+def _env_bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Operator settings. Visitors of the app can never change these (e.g. which model loads)."""
+
+    mlm_model: str = DEFAULT_MLM_MODEL  # BertForPreTraining-style: MLM + NSP heads
+    sentiment_model: str = DEFAULT_SENTIMENT_MODEL  # BertForSequenceClassification
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "fp32"  # fp32 | int8 (CPU dynamic quantization) | fp16 | bf16 (CUDA)
+    batch_size: int = 32  # forward minibatch size for batched calls
+    num_threads: int = 0  # 0 = leave torch's default
+    max_masks: int = 5  # most [MASK] tokens served in one sentence
+    max_top_k: int = 50
+    max_candidates: int = 50  # most next-sentence candidates ranked in one call
+    max_chars: int = 5000  # texts longer than this are refused before tokenizing
+    max_batch_texts: int = 1000  # most texts in one sentiment call
+    micro_batch_wait_ms: float = 2.0  # how long the service waits to group concurrent requests
+    log_user_text: bool = False  # privacy: user text is never logged unless the operator opts in
+    max_upload_bytes: int = 5_000_000
+    max_upload_rows: int = 20_000
+    host: str = "127.0.0.1"
+    port: int = 7860
+    queue_concurrency: int = 2
+    queue_max_size: int = 64
+    output_dir: str = ""  # where the app writes reports for download; "" = a private temp dir
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with the given fields changed; ``None`` values are ignored (unset CLI flags)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+# field name -> environment variable; one table, so the README and --help can list them.
+ENV_VARS: dict[str, str] = {f.name: f"BERTDEMO_{f.name.upper()}" for f in dataclasses.fields(Settings)}
+
+
+def _coerce(value: str, kind: Any) -> Any:
+    if kind in (bool, "bool"):
+        return _env_bool(value)
+    if kind in (int, "int"):
+        return int(value)
+    if kind in (float, "float"):
+        return float(value)
+    return value
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Defaults, then ``BERTDEMO_*`` environment variables, then explicit overrides."""
+    from bertdemo.errors import InputError
+
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        raw = env.get(ENV_VARS[f.name])
+        if raw is None or raw == "":
+            continue
+        try:
+            values[f.name] = _coerce(raw, f.type)
+        except ValueError:
+            raise InputError(f"cannot read {raw!r} as {f.type}", field=ENV_VARS[f.name]) from None
+    settings = Settings(**values).replace(**overrides)
+    validate_settings(settings)
+    return settings
+
+
+def validate_settings(s: Settings) -> None:
+    """Refuse settings that would make the service misbehave, naming the setting."""
+    from bertdemo.errors import InputError
+
+    if s.device != "auto" and s.device != "cpu" and not s.device.startswith("cuda"):
+        raise InputError("must be auto, cpu, cuda or cuda:N", field="device")
+    if s.precision not in {"fp32", "int8", "fp16", "bf16"}:
+        raise InputError("must be one of fp32, int8, fp16, bf16", field="precision")
+    for name in ("batch_size", "max_masks", "max_top_k", "max_candidates", "max_chars",
+                 "max_batch_texts", "queue_concurrency", "queue_max_size", "max_upload_rows",
+                 "max_upload_bytes"):
+        if getattr(s, name) < 1:
+            raise InputError("must be at least 1", field=name)
+    if s.num_threads < 0:
+        raise InputError("must be 0 (default) or a positive number", field="num_threads")
+    if s.micro_batch_wait_ms < 0:
+        raise InputError("must be >= 0", field="micro_batch_wait_ms")
+
+

@@ -1,0 +1,196 @@
+"""Loading checkpoints: one ``from_pretrained`` path for local folders and hub ids.
+
+Safetensors only, never remote code. Every way a checkpoint can be wrong (missing folder, no
+weights, not a BERT, missing heads) becomes a :class:`ModelLoadError` naming the path and what
+was expected, so an operator sees it at start-up rather than as a traceback on the first request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bertdemo.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+KIND_PRETRAINING = "pretraining"  # masked LM + next-sentence heads (BertForPreTraining)
+KIND_CLASSIFIER = "classifier"  # BertForSequenceClassification
+
+
+@dataclass
+class LoadedModel:
+    """A model, its tokenizer, and the facts the UI and reports show about it."""
+
+    model: Any
+    tokenizer: Any
+    name: str
+    kind: str
+    device: str
+    precision: str
+    num_parameters: int
+    max_length: int
+    has_nsp: bool = True
+    grad_model: Any = None  # fp32 copy for gradient-based attributions when serving int8
+    weights_sha256: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-friendly summary (About tab, audit manifest, bench)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "device": self.device,
+            "precision": self.precision,
+            "parameters": self.num_parameters,
+            "max_length": self.max_length,
+            "has_nsp_head": self.has_nsp,
+            "weights_sha256": self.weights_sha256,
+            **self.info,
+        }
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` picks CUDA when present, else the CPU."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelLoadError(f"device {device!r} was requested but CUDA is not available here")
+    return device
+
+
+def _looks_like_path(source: str) -> bool:
+    return source.startswith((".", "/", "~")) or Path(source).expanduser().exists() or "\\" in source
+
+
+def _check_local_folder(path: Path, expected: str) -> None:
+    if not path.exists():
+        raise ModelLoadError(f"model folder not found: {path} (expected {expected})")
+    if not path.is_dir():
+        raise ModelLoadError(f"model path is not a folder: {path} (expected {expected})")
+    if not (path / "config.json").is_file():
+        raise ModelLoadError(f"{path} has no config.json (expected {expected})")
+    if not any(path.glob("*.safetensors")):
+        raise ModelLoadError(
+            f"{path} has no .safetensors weights (expected {expected}; only safetensors are loaded)"
+        )
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelLoadError(f"{path}/config.json is not valid JSON ({err})") from None
+    if config.get("model_type") != "bert":
+        raise ModelLoadError(
+            f"{path} holds a {config.get('model_type')!r} model (expected {expected})"
+        )
+
+
+def weights_sha256(path: Path) -> str:
+    """Hash of the weight files, so reports can name exactly which weights were audited."""
+    digest = hashlib.sha256()
+    for file in sorted(path.glob("*.safetensors")):
+        with file.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def quantize_int8(model: Any) -> Any:
+    """Dynamic int8 quantization of Linear layers for CPU serving (opt-in: precision=int8).
+
+    Kept behind this one function because torch.ao.quantization is deprecated upstream.
+    """
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def _apply_precision(model: Any, precision: str, device: str) -> Any:
+    import torch
+
+    if precision == "int8":
+        if device != "cpu":
+            raise ModelLoadError("precision int8 is a CPU mode; use fp16 or bf16 on CUDA")
+        return quantize_int8(model)
+    if precision in {"fp16", "bf16"}:
+        if device == "cpu":
+            raise ModelLoadError(f"precision {precision} needs CUDA; use fp32 or int8 on the CPU")
+        return model.to(torch.float16 if precision == "fp16" else torch.bfloat16)
+    return model
+
+
+def load_model(source: str, kind: str, device: str = "auto", precision: str = "fp32") -> LoadedModel:
+    """Load a checkpoint of ``kind`` from a local folder or a hub id, ready for inference."""
+    import torch
+    from transformers import AutoTokenizer, BertForPreTraining, BertForSequenceClassification
+
+    expected = (
+        "a BERT checkpoint with masked-LM and next-sentence heads (BertForPreTraining)"
+        if kind == KIND_PRETRAINING
+        else "a BERT sequence-classification checkpoint (BertForSequenceClassification)"
+    )
+    local = _looks_like_path(source)
+    path = Path(source).expanduser()
+    if local:
+        _check_local_folder(path, expected)
+    cls = BertForPreTraining if kind == KIND_PRETRAINING else BertForSequenceClassification
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path) if local else source, trust_remote_code=False)
+        model, loading_info = cls.from_pretrained(
+            str(path) if local else source,
+            use_safetensors=True,
+            trust_remote_code=False,
+            output_loading_info=True,
+        )
+    except ModelLoadError:
+        raise
+    except Exception as err:  # transformers raises OSError/ValueError/... with long messages
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelLoadError(f"could not load {source} as {expected}: {first_line}") from None
+    if getattr(model.config, "model_type", None) != "bert":
+        raise ModelLoadError(f"{source} is a {model.config.model_type!r} model (expected {expected})")
+    missing = list(loading_info.get("missing_keys", []))
+    has_nsp = True
+    if kind == KIND_PRETRAINING:
+        if any(k.startswith("cls.predictions") for k in missing):
+            raise ModelLoadError(f"{source} has no masked-LM head (expected {expected})")
+        has_nsp = not any(k.startswith("cls.seq_relationship") for k in missing)
+        if not has_nsp:
+            log.warning("%s has no next-sentence head; next-sentence features are disabled", source)
+    elif any(k.startswith("classifier") for k in missing):
+        raise ModelLoadError(f"{source} has no trained classification head (expected {expected})")
+    if tokenizer.mask_token is None or tokenizer.cls_token is None:
+        raise ModelLoadError(f"{source}: tokenizer has no [MASK]/[CLS] tokens (expected {expected})")
+
+    resolved = resolve_device(device)
+    num_parameters = int(sum(p.numel() for p in model.parameters()))
+    model.eval()
+    model.to(resolved)
+    fp32_model = model
+    model = _apply_precision(model, precision, resolved)
+    limit = int(getattr(model.config, "max_position_embeddings", 512))
+    tok_limit = getattr(tokenizer, "model_max_length", limit) or limit
+    max_length = int(min(limit, tok_limit if tok_limit < 10**6 else limit))
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        name=source,
+        kind=kind,
+        device=resolved,
+        precision=precision,
+        num_parameters=num_parameters,
+        max_length=max_length,
+        has_nsp=has_nsp,
+        grad_model=fp32_model if precision == "int8" else model,
+        weights_sha256=weights_sha256(path) if local else "",
+        info={"source": "local folder" if local else "Hugging Face hub", "torch_threads": torch.get_num_threads()},
+    )
