@@ -1,0 +1,24 @@
+"""Hugging Face Spaces entry point: ``python app.py`` serves the bertdemo app.
+
+Models and limits come from ``BERTDEMO_*`` environment variables (the same names as the CLI flags;
+see the README), so a Space picks its models through its settings, never through the UI.
+``demo`` is built at import time because Spaces (and ``gradio app.py`` reload mode) look for it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from bertdemo.config import load_settings
+from bertdemo.errors import BertDemoError
+from bertdemo.ui import build_app, launch_kwargs
+
+try:
+    settings = load_settings()
+    demo = build_app(settings)
+except BertDemoError as err:  # bad settings or a model that cannot load: one clear line, no traceback
+    print(f"bertdemo: cannot start: {err}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+if __name__ == "__main__":
+    demo.launch(**launch_kwargs(settings))

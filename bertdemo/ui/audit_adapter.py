@@ -1,0 +1,175 @@
+"""Bridge between the Bias audit tab and :mod:`bertdemo.audit`: options in, summary/table/plot/files out.
+
+``run`` returns ``{"summary": markdown, "table": DataFrame, "plot": figure | None, "files": [paths]}``;
+the reports are written by the audit's own writer (:func:`bertdemo.audit.report.write_report`)
+into the session's folder.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from bertdemo.errors import InputError
+from bertdemo.ui.chat import esc
+
+TABLE_HEADERS = ["check", "status", "gate", "value", "comparison", "threshold", "passed"]
+
+
+def _runner() -> Any:
+    try:
+        from bertdemo.audit import runner
+    except ImportError:
+        return None
+    return runner
+
+
+def available_checks() -> list[str]:
+    runner = _runner()
+    return list(runner.CHECKS) if runner else []
+
+
+def default_checks() -> list[str]:
+    runner = _runner()
+    return list(runner.DEFAULT_CHECKS) if runner else []
+
+
+def _csv_header(path: Path) -> list[str]:
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            return [c.strip() for c in next(csv.reader(f), [])]
+    except (UnicodeDecodeError, csv.Error, OSError):
+        return []  # load_user_csv gives the precise message
+
+
+def _split(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    raise InputError("must be column names separated by commas", field="group columns")
+
+
+def load_upload(upload: Any, group_cols: Any, label_col: Any, settings: Any) -> Any:
+    """The user's CSV as the audit's ``UserData`` (group columns inferred from the header when blank)."""
+    from bertdemo.audit.data import load_user_csv
+
+    path = Path(getattr(upload, "name", None) or getattr(upload, "path", None) or str(upload))
+    if not path.is_file():
+        raise InputError("could not be read; upload a .csv file", field="groups CSV")
+    label = (label_col or "").strip() if isinstance(label_col, str) else None
+    groups = _split(group_cols)
+    if not groups:
+        header = _csv_header(path)
+        if label is None and "label" in header:
+            label = "label"
+        groups = [c for c in header if c and c not in {"text", label}]
+        if header and not groups:
+            raise InputError("needs at least one group column besides 'text' and the label", field="groups CSV")
+    try:
+        return load_user_csv(path, text_col="text", label_col=label or None, group_cols=groups or None,
+                             max_bytes=settings.max_upload_bytes, max_rows=settings.max_upload_rows,
+                             max_chars=settings.max_chars)
+    except InputError as err:  # the audit's messages speak CLI ("--group-col"); keep the reason, drop the flag
+        msg = str(err).removeprefix("data: ").replace(" with --group-col", " in 'Group columns'")
+        raise InputError(msg, field="groups CSV") from None
+
+
+def _table(result: Any) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    for name, check in result.checks.items():
+        if check.status == "not run":
+            continue
+        if not check.gates:
+            rows.append([name, check.status, check.error or "-", None, "", None, None])
+        for g in check.gates:
+            value = None if g["value"] is None else round(float(g["value"]), 4)
+            rows.append([name, check.status, g["metric"], value, g["comparison"], g["threshold"], bool(g["passed"])])
+    return rows
+
+
+def _plot(rows: list[list[Any]]) -> Any:
+    gates = [r for r in rows if r[3] is not None and isinstance(r[5], (int, float))]
+    if not gates:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(gates)
+    fig, axes = plt.subplots(n, 1, figsize=(7, 0.75 * n + 0.6), squeeze=False)
+    for ax, (check, _status, metric, value, op, threshold, passed) in zip(axes[:, 0], gates, strict=True):
+        ax.barh([0], [value], color="#2e7d32" if passed else "#c62828", height=0.6)
+        ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
+        hi = max(abs(value), abs(threshold)) * 1.25 or 1.0
+        ax.set_xlim(min(0.0, value * 1.25), hi)
+        ax.set_yticks([])
+        ax.set_title(f"{check}: {metric}  ({op} {threshold})", fontsize=8, loc="left")
+        ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def _summary(result: Any) -> str:
+    icon = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}
+    lines = [f"### Verdict: **{icon.get(result.verdict, result.verdict).upper()}**", ""]
+    for name, check in result.checks.items():
+        if check.status == "not run":
+            continue
+        line = f"- **{esc(name)}**: {icon.get(check.status, check.status)}"
+        if check.sampling and check.sampling.get("sampled"):
+            line += f" (sample of {check.sampling['used']:,} / {check.sampling['available']:,} {esc(check.sampling['unit'])})"
+        if check.error:
+            line += f" - {esc(check.error)}"
+        else:
+            try:
+                from bertdemo.audit.report import headline
+
+                line += f"<br>{esc(headline(name, check.to_dict()))}"
+            except Exception:  # the headline is a nicety; the table has the numbers
+                pass
+        lines.append(line)
+    lines += ["", "_A pass means the measured gaps are within the configured thresholds on these samples; it is not "
+                  "proof that the models are unbiased._"]
+    return "\n".join(lines)
+
+
+def _write_reports(result: Any, out_dir: Path) -> list[str]:
+    """The audit's own report writer (atomic), into a fresh folder; the JSON, Markdown and HTML are offered."""
+    from bertdemo.audit.report import write_report
+
+    paths = write_report(result, out_dir / "audit-report")
+    return [str(paths[name]) for name in ("report.json", "report.md", "report.html") if name in paths]
+
+
+def run(service: Any, checks: Any, limit: Any, upload: Any, out_dir: Path, progress: Any,
+        group_cols: Any = None, label_col: Any = None) -> dict[str, Any]:
+    runner = _runner()
+    if runner is None:
+        raise InputError("the bias audit is not installed in this build")
+    from bertdemo.textcheck import check_int
+
+    limit = check_int(limit, "sample size", 1, 5000)
+    user_data = load_upload(upload, group_cols, label_col, service.settings) if upload not in (None, "") else None
+    names = runner.parse_checks(_split(checks) if not isinstance(checks, (list, tuple)) else list(checks),
+                                has_data=user_data is not None)
+    if "user_data" in names and user_data is None:
+        raise InputError("the 'user_data' check needs a CSV: upload one with a 'text' column and group columns",
+                         field="checks")
+    options = runner.AuditOptions(checks=names, limit=limit, user_data=user_data)
+
+    def report(fraction: float, description: str) -> None:
+        if progress is not None:
+            progress(fraction, desc=description)
+
+    result = runner.run_audit(service, options, progress=report, bars=False)
+    rows = _table(result)
+    import pandas as pd
+
+    return {"summary": _summary(result), "table": pd.DataFrame(rows, columns=TABLE_HEADERS), "plot": _plot(rows),
+            "files": _write_reports(result, out_dir)}

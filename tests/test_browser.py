@@ -1,0 +1,205 @@
+"""The app in a real browser: Playwright driving Debian's Chromium uses every tab once and reads the DOM.
+
+Screenshots go to ``artifacts/screenshots/`` (gitignored; override with ``BERTDEMO_SCREENSHOTS``).
+Skipped only when the Chromium binary is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+CHROMIUM = os.environ.get("BERTDEMO_CHROMIUM", "/usr/bin/chromium")
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync"]
+SHOTS = Path(os.environ.get("BERTDEMO_SCREENSHOTS", Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"))
+TIMEOUT = 60_000  # ms; the shared 2-core machine can be slow
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"Chromium not installed at {CHROMIUM} (apt-get install chromium)"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from bertdemo.service import ModelService
+    from bertdemo.ui import build_app, launch_kwargs
+
+    app_settings = settings.replace(output_dir=str(tmp_path_factory.mktemp("browser_out")))
+    demo = build_app(app_settings, service=ModelService(app_settings))
+    kwargs = launch_kwargs(app_settings)
+    kwargs.update(server_name="127.0.0.1", server_port=free_port())
+    demo.launch(prevent_thread_lock=True, quiet=True, **kwargs)
+    yield f"http://127.0.0.1:{kwargs['server_port']}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url: str) -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        pg = context.new_page()
+        pg.set_default_timeout(TIMEOUT)
+        pg.outside_requests = []  # type: ignore[attr-defined]
+        host = urlparse(app_url).netloc
+
+        def on_request(req: Any) -> None:
+            netloc = urlparse(req.url).netloc
+            if req.url.startswith(("http://", "https://", "ws://", "wss://")) and netloc != host:
+                pg.outside_requests.append(req.url)  # type: ignore[attr-defined]
+
+        pg.on("request", on_request)
+        pg.goto(app_url, wait_until="load")
+        pg.locator("#chat-input textarea").wait_for()
+        yield pg
+        context.close()
+        browser.close()
+
+
+def box(page: Any, elem_id: str) -> Any:
+    return page.locator(f"#{elem_id} textarea, #{elem_id} input[type=text]").first
+
+
+def open_tab(page: Any, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def wait_text(page: Any, elem_id: str, pattern: str) -> str:
+    loc = page.locator(f"#{elem_id}")
+    loc.filter(has_text=re.compile(pattern, re.IGNORECASE)).wait_for()
+    return loc.inner_text()
+
+
+def wait_value(page: Any, elem_id: str, pattern: str) -> str:
+    page.wait_for_function(
+        """([id, pat]) => { const el = document.querySelector(`#${id} textarea, #${id} input[type=text]`);
+                             return el && new RegExp(pat, 'i').test(el.value); }""",
+        arg=[elem_id, pattern])
+    return box(page, elem_id).input_value()
+
+
+def shot(page: Any, name: str) -> None:
+    page.wait_for_timeout(300)  # let transitions settle
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_chat_tab(page: Any) -> None:
+    box(page, "chat-input").fill("paris is the [MASK] of france.")
+    box(page, "chat-input").press("Enter")
+    text = wait_text(page, "chat-bot", r"capital")
+    assert "training" in text  # the caveat
+    box(page, "chat-input").fill("i loved this movie")
+    page.locator("#chat-send").click()
+    wait_text(page, "chat-bot", r"Sentiment:")
+    box(page, "chat-input").fill("<img src=x onerror=\"window.__xss=1\"> <script>window.__xss=2</script> he was sad")
+    box(page, "chat-input").press("Enter")
+    wait_text(page, "chat-bot", r"swapping")
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#chat-bot img[src='x']").count() == 0
+    shot(page, "1_chat")
+
+
+def test_fill_mask_tab(page: Any) -> None:
+    open_tab(page, "Fill mask")
+    box(page, "fm-text").fill("rome is the capital of [MASK].")
+    page.locator("#fm-run").click()
+    filled = wait_value(page, "fm-filled", r"^rome is the capital of \w+")
+    assert "[MASK]" not in filled
+    assert page.locator("#fm-label-0").inner_text().strip()
+    assert not page.locator("#fm-label-1").is_visible()
+    box(page, "fm-text").fill("[MASK] is the capital of [MASK].")
+    page.locator("#fm-run").click()
+    wait_value(page, "fm-filled", r"^\w+ is the capital of \w+")
+    page.locator("#fm-label-1").wait_for(state="visible")
+    page.locator("#cmp-run").click()
+    note = wait_text(page, "cmp-note", r"top answer")
+    assert note
+    assert wait_value(page, "cmp-filled-b", r"^the woman")
+    shot(page, "2_fill_mask")
+
+
+def test_next_sentence_tab(page: Any) -> None:
+    open_tab(page, "Next sentence")
+    box(page, "ns-a").fill("paris is the capital of france.")
+    box(page, "ns-b").fill("the sky is blue today.")
+    page.locator("#ns-run").click()
+    wait_text(page, "ns-note", r"P\(B follows A\)")
+    assert "%" in page.locator("#ns-label").inner_text()
+    box(page, "rk-cands").fill("of france.\nthe sky is blue today.\nrome")
+    page.locator("#rk-run").click()
+    wait_text(page, "rk-table", r"the sky is blue today")
+    shot(page, "3_next_sentence")
+
+
+def test_sentiment_tab(page: Any, tmp_path: Path) -> None:
+    open_tab(page, "Sentiment")
+    box(page, "st-text").fill("i loved this movie")
+    page.locator("#st-explain").click()
+    wait_text(page, "st-highlight", r"loved")
+    assert "positive" in page.locator("#st-label").inner_text().lower()
+    box(page, "cf-text").fill("He is a good doctor.")
+    page.locator("#cf-run").click()
+    assert wait_value(page, "cf-swapped", r"She is a good doctor") == "She is a good doctor."
+    wait_text(page, "cf-note", r"label")
+    # Batch CSV: upload, score, see the preview and a download link.
+    page.get_by_text("Batch: score a CSV file").click()
+    src = tmp_path / "reviews.csv"
+    src.write_text("text\ni loved this movie\na terrible film\n", encoding="utf-8")
+    page.locator("#csv-file input[type=file]").set_input_files(str(src))
+    page.locator("#csv-file").filter(has_text="reviews.csv").wait_for()
+    page.locator("#csv-run").click()
+    wait_text(page, "csv-table", r"terrible")
+    wait_text(page, "csv-download", r"sentiment_scores")
+    assert page.locator("#csv-download a[download], #csv-download a[href]").count() >= 1
+    shot(page, "4_sentiment")
+
+
+def test_bias_audit_tab(page: Any) -> None:
+    from bertdemo.ui import audit_adapter
+
+    open_tab(page, "Bias audit")
+    if not audit_adapter.available_checks():
+        pytest.skip("bertdemo.audit is not available in this checkout")
+    limit = page.locator("#au-limit input[type=number]")
+    limit.fill("10")
+    limit.press("Enter")
+    page.locator("#au-run").click()
+    summary = wait_text(page, "au-summary", r"Verdict")
+    assert re.search(r"PASS|FAIL", summary)
+    wait_text(page, "au-files", r"report")
+    assert page.locator("#au-files a[href]").count() >= 3
+    wait_text(page, "au-table", r"classifier")
+    shot(page, "5_bias_audit")
+
+
+def test_about_tab(page: Any) -> None:
+    open_tab(page, "About")
+    text = wait_text(page, "about-md", r"Loaded models")
+    assert "not stored or logged" in text
+    assert "fill mask + next sentence" in text and "sentiment" in text
+    shot(page, "6_about")
+
+
+def test_api_page_link(page: Any) -> None:
+    assert page.get_by_text(re.compile(r"Use via API", re.IGNORECASE)).count() >= 1
+
+
+def test_no_outside_requests(page: Any) -> None:
+    assert page.outside_requests == []  # type: ignore[attr-defined]
