@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+_STOP: Any = object()  # sentinel that ends a worker thread
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -59,6 +60,8 @@ class MicroBatcher:
     ``max_batch``. Errors in the batched function reach every caller of that batch.
     """
 
+    always_wait = False  # True restores the plain policy (wait for companions before every batch)
+
     def __init__(self, fn: Callable[[list[Any]], list[Any]], max_batch: int = 32, wait_ms: float = 2.0,
                  name: str = "bertdemo-batcher") -> None:
         self._fn = fn
@@ -76,16 +79,33 @@ class MicroBatcher:
     def __call__(self, item: Any) -> Any:
         return self.submit(item).result()
 
+    def close(self) -> None:
+        """Stop the worker thread (after the requests already queued); idempotent."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout=5)
+
     def _loop(self) -> None:
+        last = 1
         while True:
-            batch = [self._queue.get()]
-            deadline = time.monotonic() + self._wait
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            # Wait for companions only when requests have been arriving together: a lone user is
+            # served at once, while under load batches form as before (measured in bertdemo bench).
+            deadline = time.monotonic() + (self._wait if (last > 1 or self.always_wait) else 0.0)
             while len(batch) < self._max_batch:
                 remaining = deadline - time.monotonic()
                 try:
-                    batch.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
+                    nxt = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
+                if nxt is _STOP:
+                    self._queue.put(_STOP)
+                    break
+                batch.append(nxt)
+            last = len(batch)
             items = [b[0] for b in batch]
             try:
                 results = self._fn(items)

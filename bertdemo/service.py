@@ -67,6 +67,14 @@ class ModelService:
         if classifier:
             self.sentiment(["hello"])
 
+    def close(self) -> None:
+        """Stop the batching threads and drop the models, so their memory can be freed."""
+        with self._lock:
+            for batcher in self._batchers.values():
+                batcher.close()
+            self._batchers.clear()
+            self._models = {}
+
     def describe(self) -> dict[str, Any]:
         """What is loaded (About tab, audit manifest); does not trigger loading."""
         return {
@@ -232,5 +240,7 @@ def get_service(settings: Settings | None = None) -> ModelService:
     global _default
     with _default_lock:
         if _default is None or (settings is not None and settings != _default.settings):
+            if _default is not None:
+                _default.close()
             _default = ModelService(settings)
         return _default
