@@ -54,10 +54,9 @@ def service_from_args(args: argparse.Namespace) -> Any:
 
 
 def emit(args: argparse.Namespace, payload: Any, table: str) -> None:
-    if getattr(args, "json", False):
-        print(json.dumps(payload, ensure_ascii=False, indent=2))
-    else:
-        print(table)
+    text = json.dumps(payload, ensure_ascii=False, indent=2) if getattr(args, "json", False) else table
+    # Lone surrogates (from undecodable argv bytes) cannot be printed as UTF-8: show them as '?'.
+    print(text.encode("utf-8", "replace").decode("utf-8"))
 
 
 def _fill(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ into the session's folder.
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,24 @@ def _summary(result: Any) -> str:
     return "\n".join(lines)
 
 
+_ABS_PATH = re.compile(r"(?:/[^\s/'\"]+)+/([^\s/'\"]+)")
+
+
+def _redact_paths(result: Any) -> None:
+    """Reports offered to visitors name models and files by their last path part, never a server path."""
+    models = result.manifest.get("models", {})
+    for info in [models.get("settings", {}), *models.get("loaded", {}).values()]:
+        for key, value in list(info.items()):
+            if isinstance(value, str) and "/" in value:
+                info[key] = _ABS_PATH.sub(r"\1", value)
+    for meta in result.manifest.get("data", {}).values():
+        if isinstance(meta, dict) and isinstance(meta.get("path"), str):
+            meta["path"] = Path(meta["path"]).name
+    for check in result.checks.values():
+        if check.error:
+            check.error = _ABS_PATH.sub(r"\1", check.error)
+
+
 def _write_reports(result: Any, out_dir: Path) -> list[str]:
     """The audit's own report writer (atomic), into a fresh folder; the JSON, Markdown and HTML are offered."""
     from bertdemo.audit.report import write_report
@@ -168,6 +187,7 @@ def run(service: Any, checks: Any, limit: Any, upload: Any, out_dir: Path, progr
             progress(fraction, desc=description)
 
     result = runner.run_audit(service, options, progress=report, bars=False)
+    _redact_paths(result)
     rows = _table(result)
     import pandas as pd
 
