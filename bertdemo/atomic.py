@@ -8,11 +8,14 @@ never a half-written one. Files go to a temp name in the same folder and are ren
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 
 def _umask() -> int:
@@ -53,6 +56,7 @@ def staged_dir(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700
     try:
         yield staging
     except BaseException:
@@ -61,19 +65,43 @@ def staged_dir(target: str | Path) -> Iterator[Path]:
     swap_in(staging, target)
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False if unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
 def swap_in(staging: Path, target: Path) -> None:
-    """Replace ``target`` (file, folder or nothing) with ``staging``; old content removed after."""
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        if old.exists():
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
+    """Replace ``target`` (a folder, or nothing) with ``staging``.
+
+    Where the kernel supports it the two folders are exchanged atomically, so there is no moment
+    without a complete ``target``; elsewhere two renames leave a microsecond window in which the
+    previous content sits in a hidden ``.name.old-*`` folder beside it.
+    """
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    if _exchange(staging, target):
+        shutil.rmtree(staging, ignore_errors=True)  # now holds the previous content
+        return
+    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+    os.replace(target, old)
     try:
         os.replace(staging, target)
     except BaseException:
-        if old is not None:
-            os.replace(old, target)
+        os.replace(old, target)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_dir(target: str | Path, write: Callable[[Path], Any]) -> Path:
+    """Call ``write(folder)`` on a staging folder beside ``target``, then swap it into place."""
+    target = Path(target).resolve()
+    with staged_dir(target) as staging:
+        write(staging)
+    return target

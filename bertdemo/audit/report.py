@@ -18,15 +18,12 @@ import html
 import io
 import json
 import math
-import os
-import shutil
-import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bertdemo import atomic
 from bertdemo.audit.data import sha256_file
 from bertdemo.errors import InputError
 
@@ -76,27 +73,9 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def atomic_write(path: Path, data: bytes | str) -> None:
     """Write to a temporary file in the same folder, fsync, then ``os.replace``."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is an ordinary file
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic.write_bytes(path, data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def check_out_dir(out: str | Path) -> Path:
@@ -545,9 +524,7 @@ def write_report(result: Any, out: str | Path) -> dict[str, Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     doc = build_document(result)
     examples = {n: c.examples for n, c in result.checks.items() if c.examples}
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        os.chmod(staging, 0o777 & ~_umask())
+    with atomic.staged_dir(target) as staging:
         contents: dict[str, bytes] = {
             "report.json": json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False).encode("utf-8"),
             "report.md": render_markdown(doc).encode("utf-8"),
@@ -560,23 +537,6 @@ def write_report(result: Any, out: str | Path) -> dict[str, Path]:
         manifest = jsonable({**result.manifest, "tool": MARKER,
                              "files": {f: {"sha256": sha256_file(staging / f), "bytes": len(d)} for f, d in contents.items()}})
         atomic_write(staging / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False))
-        _swap_in(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return {f: target / f for f in [*contents, "manifest.json"]}
 
 
-def _swap_in(staging: Path, target: Path) -> None:
-    """Replace ``target`` with the complete ``staging`` folder (rename, never copy)."""
-    if not target.exists():
-        os.replace(staging, target)
-        return
-    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-    os.replace(target, old)
-    try:
-        os.replace(staging, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
