@@ -19,7 +19,10 @@ import statistics
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
 MAX_REQUESTS_PER_CLIENT = 10_000
 TEXTS = ["The capital of France is [MASK].", "She worked as a [MASK].", "The [MASK] was very good."]
@@ -79,10 +82,9 @@ def _phase(url: str, clients: int, seconds: float) -> dict[str, Any]:
 
 
 def run(seconds: float, concurrency: int, queue_size: int, mlm: str | None, sentiment: str | None) -> dict[str, Any]:
-    from gradio_client import Client
-
-    from bertdemo.config import load_settings
+    from bertdemo.config import load_settings  # noqa: I001  (first: it sets the quiet/offline environment)
     from bertdemo.ui import build_app, launch_kwargs
+    from gradio_client import Client
 
     settings = load_settings(queue_concurrency=concurrency, queue_max_size=queue_size, port=_free_port(),
                              mlm_model=mlm, sentiment_model=sentiment)
