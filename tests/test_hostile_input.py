@@ -440,11 +440,14 @@ def test_http_nan_top_k_raw(hostile_app: str) -> None:
 def test_http_wrong_shapes(http: Client, api: str, args: tuple[Any, ...]) -> None:
     """Payloads no form can send (wrong JSON type for the component): refused or served, nothing leaks.
 
-    Where gradio itself rejects the shape before our handler runs, it answers with its generic message
-    (``show_error=False`` keeps its internals out); the server keeps serving.
+    ``bertdemo.ui.layout.guard_inputs`` turns gradio's own refusals into a message naming the field
+    and what it accepts; the server keeps serving.
     """
     ok, shown = call(http, api, *args)
     assert "passwd" not in shown or not ok
+    if not ok:  # a message that names what is wrong, not gradio's generic fallback
+        assert GRADIO_GENERIC not in shown and ("must be" in shown or "accepts" in shown or "not in the list" in shown), shown
+        assert_user_safe(shown)
     assert_serves(http)
 
 

@@ -8,6 +8,7 @@ holds what ``launch()`` needs (theme, CSS, upload limit, server address), shared
 
 from __future__ import annotations
 
+import html
 import os
 import tempfile
 from pathlib import Path
@@ -67,6 +68,59 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
         if not out.is_relative_to(Path(tempfile.gettempdir()).resolve()):
             kwargs["allowed_paths"] = [str(out)]
     return kwargs
+
+
+def _allowed(component: Any) -> str:
+    """What an input component accepts, in words, for the message a wrong-shaped API payload gets."""
+    if isinstance(component, gr.Slider):
+        return f"a number from {component.minimum:g} to {component.maximum:g}"
+    if isinstance(component, (gr.Dropdown, gr.Radio, gr.CheckboxGroup)):
+        return "one of: " + ", ".join(str(c[1] if isinstance(c, tuple) else c) for c in component.choices)
+    if isinstance(component, gr.File):
+        return "an uploaded file"
+    if isinstance(component, gr.Chatbot):
+        return "a list of chat messages"
+    return "text"
+
+
+def _field(component: Any) -> str:
+    return str(getattr(component, "label", None) or getattr(component, "elem_id", None) or "input")
+
+
+def guard_inputs(demo: gr.Blocks) -> None:
+    """Answer an API payload of the wrong shape (the page cannot send one) with a message naming the
+    field and what it accepts, instead of gradio's generic "error" answer."""
+    seen: set[int] = set()
+    for fn in demo.fns.values():
+        for comp in fn.inputs:
+            if id(comp) in seen or not hasattr(comp, "preprocess"):
+                continue
+            seen.add(id(comp))
+
+            def preprocess(payload: Any, _original: Any = comp.preprocess, _comp: Any = comp) -> Any:
+                try:
+                    return _original(payload)
+                except gr.Error:
+                    raise
+                except Exception:
+                    raise gr.Error(html.escape(f"{_field(_comp)}: must be {_allowed(_comp)}"),
+                                   print_exception=False) from None
+
+            comp.preprocess = preprocess
+
+    original = demo.preprocess_data
+
+    async def preprocess_data(block_fn: Any, inputs: list[Any], state: Any, explicit_call: bool = False) -> Any:
+        try:
+            return await original(block_fn, inputs, state, explicit_call)
+        except gr.Error:
+            raise
+        except Exception:  # gradio's own payload checks (file references, data models) before ours run
+            accepted = "; ".join(f"{_field(c)}: {_allowed(c)}" for c in block_fn.inputs)
+            raise gr.Error(html.escape(f"an input has the wrong type for this endpoint. It accepts {accepted}"),
+                           print_exception=False) from None
+
+    demo.preprocess_data = preprocess_data  # type: ignore[method-assign]
 
 
 def build_app(settings: Settings | None = None, service: Any = None, warm_up: bool = True) -> gr.Blocks:
@@ -235,6 +289,7 @@ def build_app(settings: Settings | None = None, service: Any = None, warm_up: bo
 
         demo.unload(h.cleanup_session)
 
+    guard_inputs(demo)
     demo.queue(default_concurrency_limit=settings.queue_concurrency, max_size=settings.queue_max_size)
     demo.bertdemo_handlers = h  # type: ignore[attr-defined]  (tests and tools reach the output folder)
     return demo
