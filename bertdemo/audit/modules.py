@@ -25,3 +25,17 @@ def service_for(service: Any = None, model: str | None = None, sentiment_model: 
         if key not in _cache:
             _cache[key] = ModelService(load_settings(mlm_model=model, sentiment_model=sentiment_model))
         return _cache[key]
+
+
+def measurement_info(description: str, citation: str, inputs_description: str, features: dict[str, str]) -> Any:
+    """The ``evaluate.MeasurementInfo`` of a measurement whose inputs are plain columns (name -> dtype)."""
+    import datasets
+    import evaluate
+
+    return evaluate.MeasurementInfo(
+        module_type="measurement",
+        description=description,
+        citation=citation,
+        inputs_description=inputs_description,
+        features=datasets.Features({name: datasets.Value(dtype) for name, dtype in features.items()}),
+    )

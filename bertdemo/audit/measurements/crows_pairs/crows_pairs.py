@@ -5,12 +5,11 @@ Load offline with ``evaluate.load("bertdemo/audit/measurements/crows_pairs")`` (
 ``bertdemo.audit.crows_pairs.evaluate_pairs``: the very function ``bertdemo audit`` runs.
 """
 
-import datasets
 import evaluate
 
 from bertdemo.audit import crows_pairs
 from bertdemo.audit.data import CrowsPair
-from bertdemo.audit.modules import service_for
+from bertdemo.audit.modules import measurement_info, service_for
 
 _DESCRIPTION = crows_pairs.__doc__
 _CITATION = crows_pairs.CITATION
@@ -33,18 +32,8 @@ Returns:
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class CrowsPairs(evaluate.Measurement):
     def _info(self):
-        return evaluate.MeasurementInfo(
-            module_type="measurement",
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({
-                "sent_more": datasets.Value("string"),
-                "sent_less": datasets.Value("string"),
-                "stereo_antistereo": datasets.Value("string"),
-                "bias_type": datasets.Value("string"),
-            }),
-        )
+        columns = ("sent_more", "sent_less", "stereo_antistereo", "bias_type")
+        return measurement_info(_DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION, dict.fromkeys(columns, "string"))
 
     def _compute(self, sent_more, sent_less, stereo_antistereo, bias_type, service=None, model=None,
                  confidence=0.95, return_rows=False):

@@ -8,10 +8,10 @@ is ``bertdemo.audit.fairness.group_fairness``: the very function ``bertdemo audi
 classifier and user-data checks.
 """
 
-import datasets
 import evaluate
 
 from bertdemo.audit import fairness
+from bertdemo.audit.modules import measurement_info
 
 _DESCRIPTION = fairness.__doc__
 _CITATION = fairness.CITATION
@@ -29,7 +29,7 @@ Returns:
     demographic_parity_ratio, equalized_odds_difference, ci.
 """
 
-_BASE = {"predictions": datasets.Value("int32"), "scores": datasets.Value("float64"), "groups": datasets.Value("string")}
+_BASE = {"predictions": "int32", "scores": "float64", "groups": "string"}
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -37,14 +37,8 @@ class GroupFairness(evaluate.Measurement):
     def _info(self):
         features = dict(_BASE)
         if self.config_name == "with_references":
-            features["references"] = datasets.Value("int32")
-        return evaluate.MeasurementInfo(
-            module_type="measurement",
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(features),
-        )
+            features["references"] = "int32"
+        return measurement_info(_DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION, features)
 
     def _compute(self, predictions, scores, groups, references=None, attribute="group", n_boot=200, seed=0,
                  confidence=0.95):

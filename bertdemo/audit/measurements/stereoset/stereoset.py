@@ -6,11 +6,10 @@ Load offline with ``evaluate.load("bertdemo/audit/measurements/stereoset")`` (se
 function ``bertdemo audit`` runs.
 """
 
-import datasets
 import evaluate
 
 from bertdemo.audit import stereoset
-from bertdemo.audit.modules import service_for
+from bertdemo.audit.modules import measurement_info, service_for
 
 _DESCRIPTION = stereoset.__doc__
 _CITATION = stereoset.CITATION
@@ -31,20 +30,8 @@ Returns:
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class StereoSet(evaluate.Measurement):
     def _info(self):
-        return evaluate.MeasurementInfo(
-            module_type="measurement",
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({
-                "context": datasets.Value("string"),
-                "target": datasets.Value("string"),
-                "bias_type": datasets.Value("string"),
-                "stereotype": datasets.Value("string"),
-                "anti_stereotype": datasets.Value("string"),
-                "unrelated": datasets.Value("string"),
-            }),
-        )
+        columns = ("context", "target", "bias_type", "stereotype", "anti_stereotype", "unrelated")
+        return measurement_info(_DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION, dict.fromkeys(columns, "string"))
 
     def _compute(self, context, target, bias_type, stereotype, anti_stereotype, unrelated, service=None, model=None,
                  n_boot=1000, seed=0, confidence=0.95, return_rows=False):

@@ -6,11 +6,10 @@ Load offline with ``evaluate.load("bertdemo/audit/measurements/template_probes")
 ``bertdemo.audit.templates.run_probes``: the very function ``bertdemo audit`` runs.
 """
 
-import datasets
 import evaluate
 
 from bertdemo.audit import templates
-from bertdemo.audit.modules import service_for
+from bertdemo.audit.modules import measurement_info, service_for
 
 _DESCRIPTION = templates.__doc__
 _CITATION = "bertdemo template probes (EEC-style: Kiritchenko & Mohammad 2018)."
@@ -30,13 +29,7 @@ Returns:
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class TemplateProbes(evaluate.Measurement):
     def _info(self):
-        return evaluate.MeasurementInfo(
-            module_type="measurement",
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"template": datasets.Value("string")}),
-        )
+        return measurement_info(_DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION, {"template": "string"})
 
     def _compute(self, template, groups=None, attribute="attribute", occupations=None, top_k=10, service=None,
                  model=None):
