@@ -1,10 +1,11 @@
 """Bounded load test of the app over HTTP on loopback (issue: reliability under load).
 
-Starts the real app in-process on a free 127.0.0.1 port, then runs two phases of gradio_client
+Starts the real app (``python app.py``, its own process) on a free 127.0.0.1 port, then runs phases of gradio_client
 threads calling ``/fill_mask`` for a fixed time each:
+0. a warm-up at twice the capacity (half the time), so allocator and connection pools settle;
 1. below capacity (clients <= queue concurrency + queue size): expect zero errors;
 2. twice the capacity: expect clear "queue is full"/busy answers, no other errors, a server that
-   still answers afterwards, and memory back within a small margin (no leak).
+   still answers afterwards, and the server's memory after the run within a small margin of its memory after warm-up (no leak).
 Traffic goes to 127.0.0.1 only, and every loop is bounded in count and time.
 
     python benchmarks/loadtest.py [--seconds 20] [--concurrency 2] [--queue-size 8] [--json OUT]
@@ -32,12 +33,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _rss_mb() -> float:
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
 
 
 def _phase(url: str, clients: int, seconds: float) -> dict[str, Any]:
@@ -81,33 +76,67 @@ def _phase(url: str, clients: int, seconds: float) -> dict[str, Any]:
     }
 
 
+def _start_server(port: int, concurrency: int, queue_size: int, mlm: str | None, sentiment: str | None) -> Any:
+    """``python app.py`` in its own process, as deployed, so its memory is measured apart from the clients."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "BERTDEMO_PORT": str(port), "BERTDEMO_HOST": "127.0.0.1",
+           "BERTDEMO_QUEUE_CONCURRENCY": str(concurrency), "BERTDEMO_QUEUE_MAX_SIZE": str(queue_size)}
+    if mlm:
+        env["BERTDEMO_MLM_MODEL"] = mlm
+    if sentiment:
+        env["BERTDEMO_SENTIMENT_MODEL"] = sentiment
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    proc = subprocess.Popen([sys.executable, str(app)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the app exited at start-up: {proc.stderr.read().decode(errors='replace')[-500:]}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc
+        time.sleep(0.25)
+    proc.kill()
+    raise RuntimeError("the app did not start listening within 180 s")
+
+
+def _server_rss_mb(proc: Any) -> float:
+    import psutil
+
+    return psutil.Process(proc.pid).memory_info().rss / 2**20
+
+
 def run(seconds: float, concurrency: int, queue_size: int, mlm: str | None, sentiment: str | None) -> dict[str, Any]:
-    from bertdemo.config import load_settings  # noqa: I001  (first: it sets the quiet/offline environment)
-    from bertdemo.ui import build_app, launch_kwargs
+    """Warm-up at 2x capacity, then half capacity, then 2x capacity again; server RSS after each."""
     from gradio_client import Client
 
-    settings = load_settings(queue_concurrency=concurrency, queue_max_size=queue_size, port=_free_port(),
-                             mlm_model=mlm, sentiment_model=sentiment)
-    demo = build_app(settings)
-    kwargs = {**launch_kwargs(settings), "prevent_thread_lock": True, "quiet": True}
-    demo.launch(**kwargs)
-    url = f"http://127.0.0.1:{settings.port}/"
+    port = _free_port()
+    proc = _start_server(port, concurrency, queue_size, mlm, sentiment)
+    url = f"http://127.0.0.1:{port}/"
+    capacity = concurrency + queue_size
     try:
-        Client(url, verbose=False).predict(TEXTS[0], 5, "", api_name="/fill_mask")  # warm
-        capacity = concurrency + queue_size
-        rss_before = _rss_mb()
+        Client(url, verbose=False).predict(TEXTS[0], 5, "", api_name="/fill_mask")
+        rss_start = _server_rss_mb(proc)
+        warm = _phase(url, 2 * capacity, seconds / 2)
+        rss_warm = _server_rss_mb(proc)
         below = _phase(url, max(1, capacity // 2), seconds)
         over = _phase(url, 2 * capacity, seconds)
         time.sleep(1.0)
         after_ok = Client(url, verbose=False).predict(TEXTS[0], 5, "", api_name="/fill_mask") is not None
-        rss_after = _rss_mb()
+        rss_end = _server_rss_mb(proc)
     finally:
-        demo.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except Exception:
+            proc.kill()
     return {
         "capacity": capacity, "queue_concurrency": concurrency, "queue_max_size": queue_size,
-        "below_capacity": below, "over_capacity": over, "serves_after": after_ok,
-        "rss_mb_before": round(rss_before, 1), "rss_mb_after": round(rss_after, 1),
-        "rss_growth_mb": round(rss_after - rss_before, 1), "model": settings.mlm_model,
+        "warm_up": warm, "below_capacity": below, "over_capacity": over, "serves_after": after_ok,
+        "server_rss_mb_start": round(rss_start, 1), "server_rss_mb_after_warm_up": round(rss_warm, 1),
+        "server_rss_mb_end": round(rss_end, 1), "rss_growth_after_warm_up_mb": round(rss_end - rss_warm, 1),
+        "model": mlm or "bundled (assets/models)",
     }
 
 
@@ -127,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         r = res[name]
         print(f"{name:<16}{r['clients']:>8}{r['ok']:>7}{r['busy']:>7}{r['errors']:>8}{r['req_per_s']:>8}"
               f"{r['p50_ms']!s:>9}{r['p95_ms']!s:>9}")
-    print(f"serves afterwards: {res['serves_after']}; RSS {res['rss_mb_before']} -> {res['rss_mb_after']} MB")
+    print(f"serves afterwards: {res['serves_after']}; server RSS {res['server_rss_mb_start']} MB at start, "
+          f"{res['server_rss_mb_after_warm_up']} MB after warm-up, {res['server_rss_mb_end']} MB at the end "
+          f"({res['rss_growth_after_warm_up_mb']:+} MB after warm-up)")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(res, fh, indent=2)
