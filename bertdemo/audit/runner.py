@@ -145,8 +145,9 @@ class _Progress:
         if self.bars:
             from tqdm.auto import tqdm
 
+            # In CI logs (not a terminal) redraw every few seconds instead of ten times a second.
             self.bar = tqdm(total=self.total, desc=self.name, unit="seq", file=sys.stderr, leave=False,
-                            dynamic_ncols=True)
+                            dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 5.0)
 
     def advance(self, k: int) -> None:
         self.done += int(k)
