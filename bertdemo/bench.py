@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from bertdemo.config import DEFAULT_MLM_MODEL, DEFAULT_SENTIMENT_MODEL, PROJECT_ROOT
+from bertdemo.tasks.forward import plan_batch
 
 VOCAB_SIZE = 30522  # bert-base-uncased's vocabulary size, for the generated tokenizer
 CLIENTS = (1, 4, 16)
@@ -244,7 +245,7 @@ class Tally:
     done: int = 0
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
-    batches: list[tuple[int, int, int]] = field(default_factory=list)  # (items, tokens, padded tokens)
+    batches: list[tuple[int, int, int]] = field(default_factory=list)  # (items, tokens, computed tokens)
 
     def summary(self) -> dict[str, Any]:
         ms = [x * 1000 for x in self.latencies]
@@ -302,14 +303,18 @@ def drive(call: Callable[[Any], Any], inputs: Sequence[Any], clients: int, secon
 
 
 def _count_batches(svc: Any, sink: list[tuple[int, int, int]]) -> None:
-    """Record size, tokens and padded tokens of every batched call the service makes (instance-level wrapper)."""
+    """Record size, tokens and computed (padded or packed) tokens of every batched service call.
+
+    An instance-level wrapper around ``svc._bulk``.
+    """
     original = svc._bulk
 
     def counted(model: Any, fn: Any, items: Any, progress: Any = None) -> Any:
         lens = sorted((len(it) for it in items), reverse=True)
-        step = svc.settings.batch_size
-        padded = sum(len(lens[i:i + step]) * lens[i] for i in range(0, len(lens), step))
-        sink.append((len(items), sum(lens), padded))
+        step, hidden = svc.settings.batch_size, int(model.model.config.hidden_size)
+        pack = svc.settings.pack_batches
+        computed = sum(plan_batch(lens[i:i + step], hidden, pack).computed_tokens for i in range(0, len(lens), step))
+        sink.append((len(items), sum(lens), computed))
         return original(model, fn, items, progress)
 
     svc._bulk = counted
@@ -333,11 +338,12 @@ class Baseline:
         # one request at a time, first come first served: gradio's default queue (concurrency_limit=1)
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-baseline")
         self.tok = AutoTokenizer.from_pretrained(shape.mlm)
-        self.mlm = BertForMaskedLM.from_pretrained(shape.mlm, use_safetensors=True).eval()
+        fp32 = {"use_safetensors": True, "dtype": torch.float32}  # stored weights may be half precision
+        self.mlm = BertForMaskedLM.from_pretrained(shape.mlm, **fp32).eval()
         self.fill_pipe = pipeline("fill-mask", model=self.mlm, tokenizer=self.tok, device="cpu")
-        self.nsp_model = BertForNextSentencePrediction.from_pretrained(shape.mlm, use_safetensors=True).eval()
+        self.nsp_model = BertForNextSentencePrediction.from_pretrained(shape.mlm, **fp32).eval()
         self.clf_tok = AutoTokenizer.from_pretrained(shape.clf)
-        self.clf = BertForSequenceClassification.from_pretrained(shape.clf, use_safetensors=True).eval()
+        self.clf = BertForSequenceClassification.from_pretrained(shape.clf, **fp32).eval()
 
     def _fill(self, text: str) -> Any:
         return self.fill_pipe(text, top_k=5)
@@ -457,6 +463,7 @@ def bench_pays(shape: Shape, profile: Profile, base: Baseline, svc: Any, int8: A
         ("baseline: pipeline, one request at a time", None, threads),
         ("bertdemo default (fp32, batch 32, wait 2 ms)", svc, threads),
         ("micro-batching off (batch_size 1)", make_service(shape, svc, batch_size=1), threads),
+        ("packing off (pad to the longest)", make_service(shape, svc, pack_batches=False), threads),
         ("wait 10 ms", make_service(shape, svc, micro_batch_wait_ms=10.0), threads),
         ("old policy: always wait 2 ms", use_batcher(make_service(shape, svc), alwayswait_batcher_class()), threads),
         ("int8 dynamic quantization", int8, threads),

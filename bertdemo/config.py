@@ -62,6 +62,7 @@ class Settings:
     max_chars: int = 5000  # texts longer than this are refused before tokenizing
     max_batch_texts: int = 1000  # most texts in one sentiment call
     micro_batch_wait_ms: float = 2.0  # how long the service waits to group concurrent requests
+    pack_batches: bool = True  # pack short inputs of mixed lengths into shared rows (less padding)
     log_user_text: bool = False  # privacy: user text is never logged unless the operator opts in
     max_upload_bytes: int = 5_000_000
     max_upload_rows: int = 20_000

@@ -322,7 +322,7 @@ def finetune(train_path: str | os.PathLike | None, eval_path: str | os.PathLike 
     try:
         model = BertForSequenceClassification.from_pretrained(
             base, num_labels=len(id2label), id2label=id2label, label2id=label2id,
-            use_safetensors=True, trust_remote_code=False)
+            use_safetensors=True, trust_remote_code=False, dtype=torch.float32)
     except Exception as err:
         raise ModelLoadError(f"cannot load base weights {base!r} (safetensors required): "
                              f"{type(err).__name__}: {str(err)[:300]}") from None

@@ -150,6 +150,7 @@ def load_model(source: str, kind: str, device: str = "auto", precision: str = "f
             use_safetensors=True,
             trust_remote_code=False,
             output_loading_info=True,
+            dtype=torch.float32,  # weights may be stored in half precision; compute starts from fp32
         )
     except ModelLoadError:
         raise

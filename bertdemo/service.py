@@ -96,7 +96,8 @@ class ModelService:
 
     def _bulk(self, model: LoadedModel, fn: Callable[[Any, list[Encoded]], list[Any]], items: Sequence[Encoded],
               progress: Progress | None = None) -> list[Any]:
-        return run_batched(items, self.settings.batch_size, partial(fn, model), on_batch=progress)
+        return run_batched(items, self.settings.batch_size, partial(fn, model, pack=self.settings.pack_batches),
+                           on_batch=progress)
 
     def _log(self, task: str, text: str | None = None, **facts: Any) -> None:
         if self.settings.log_user_text and text is not None:

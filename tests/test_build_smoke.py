@@ -69,3 +69,15 @@ def test_build_smoke_writes_both_checkpoints(tmp_path, build_cache):
     s = json.loads((out / "bertdemo-sentiment" / "metrics.json").read_text())
     assert 0.0 <= s["heldout_test"]["accuracy"] <= 1.0
     assert (out / "LICENSES.md").exists()
+    # the default sentiment base (MiniLM) is stored in float16 and served in float32
+    import torch
+    from safetensors import safe_open
+
+    from bertdemo.models import KIND_CLASSIFIER, load_model
+
+    with safe_open(str(out / "bertdemo-sentiment" / "model.safetensors"), "pt") as fh:
+        assert {fh.get_tensor(k).dtype for k in fh.keys()} == {torch.float16}
+    assert s["stored_dtype"] == "float16" and "eval_after_float16" in s
+    served = load_model(str(out / "bertdemo-sentiment"), KIND_CLASSIFIER, "cpu")
+    assert {p.dtype for p in served.model.parameters()} == {torch.float32}
+    assert s["sentiment_base"] == "minilm" and "MiniLM" in (out / "LICENSES.md").read_text()

@@ -268,3 +268,49 @@ def test_models_load_once_across_threads(tiny_mlm_dir: Path, tiny_clf_dir: Path)
     for t in threads:
         t.join()
     assert len(set(seen)) == 1
+
+
+def test_plan_batch_places_every_item_once() -> None:
+    from bertdemo.tasks.forward import plan_batch
+
+    for lengths in ([7], [9, 9, 9, 9], [40, 6, 6, 5, 30, 8, 7], list(range(3, 70, 4)), [120, 3, 3, 3, 3, 3]):
+        plan = plan_batch(lengths, hidden_size=128)
+        placed = sorted(i for row in plan.rows for i in row)
+        assert placed == list(range(len(lengths)))
+        assert all(sum(lengths[i] for i in row) <= plan.width for row in plan.rows)
+        assert plan.width >= max(lengths)
+        if not plan.packed:
+            assert all(len(row) == 1 for row in plan.rows)
+    assert not plan_batch([9, 9, 9, 9]).packed  # equal lengths: nothing to gain
+    mixed = plan_batch([40, 6, 6, 5, 30, 8, 7])
+    assert mixed.packed and mixed.computed_tokens < 7 * 40
+
+
+def test_packed_batches_equal_one_item_forwards(service: ModelService, direct) -> None:
+    """Mixed lengths are packed several to a row; every head must see exactly its own item."""
+    from bertdemo.tasks import fill_mask, forward, next_sentence, sentiment
+    from bertdemo.tasks.forward import plan_batch
+
+    tok, lm, clf = direct
+    texts = ["the [MASK] is blue.", "paris is the [MASK] of france and rome is the capital of italy, "
+             "and the sky over both of them is often blue in the summer.", "a [MASK] day", "i [MASK] it"]
+    items = [fill_mask.preprocess(tok, t, 5, 512) for t in texts]
+    assert plan_batch([len(it) for it in items], 128).packed
+    packed = forward.mlm_log_probs(service.mlm, items)
+    for it, got in zip(items, packed, strict=True):
+        with torch.no_grad():
+            logits = lm(input_ids=torch.tensor([it.input_ids])).prediction_logits[0, it.positions]
+        assert got == pytest.approx(torch.log_softmax(logits, -1), abs=1e-4)
+
+    pairs = [("a good day.", "the sky is blue."), (texts[1], "rome is a city."), ("hi.", "yes.")]
+    items = [next_sentence.preprocess(tok, a, b, 512) for a, b in pairs]
+    for it, got in zip(items, forward.nsp_probs(service.mlm, items), strict=True):
+        with torch.no_grad():
+            out = lm(input_ids=torch.tensor([it.input_ids]), token_type_ids=torch.tensor([it.token_type_ids]))
+        assert got == pytest.approx(torch.softmax(out.seq_relationship_logits[0], -1)[0].item(), abs=1e-5)
+
+    items = [sentiment.preprocess(tok, t.replace("[MASK]", "good"), 512)[0] for t in texts]
+    for it, got in zip(items, forward.class_probs(service.classifier, items), strict=True):
+        with torch.no_grad():
+            probs = torch.softmax(clf(input_ids=torch.tensor([it.input_ids])).logits[0], -1)
+        assert got == pytest.approx(probs.tolist(), abs=1e-5)

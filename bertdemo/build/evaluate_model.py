@@ -128,7 +128,8 @@ def classify_accuracy(model_dir: str, rows: list[tuple[str, str]], batch: int = 
     from bertdemo.finetune import classification_metrics
 
     tok = AutoTokenizer.from_pretrained(model_dir)
-    model = BertForSequenceClassification.from_pretrained(model_dir, use_safetensors=True).eval()
+    model = BertForSequenceClassification.from_pretrained(model_dir, use_safetensors=True,
+                                                          dtype=torch.float32).eval()
     label2id = {v: int(k) for k, v in model.config.id2label.items()}
     preds = []
     for i in range(0, len(rows), batch):
