@@ -76,7 +76,7 @@ def test_build_smoke_writes_both_checkpoints(tmp_path, build_cache):
     from bertdemo.models import KIND_CLASSIFIER, load_model
 
     with safe_open(str(out / "bertdemo-sentiment" / "model.safetensors"), "pt") as fh:
-        assert {fh.get_tensor(k).dtype for k in fh.keys()} == {torch.float16}
+        assert {fh.get_tensor(k).dtype for k in fh.keys()} == {torch.float16}  # noqa: SIM118 (not a dict)
     assert s["stored_dtype"] == "float16" and "eval_after_float16" in s
     served = load_model(str(out / "bertdemo-sentiment"), KIND_CLASSIFIER, "cpu")
     assert {p.dtype for p in served.model.parameters()} == {torch.float32}
