@@ -709,13 +709,42 @@ def bench_limit(shape: Shape, profile: Profile, svc: Any, log: Callable[[str], N
     return res
 
 
+def request_flops(shape: Shape, task: str, tok: Any) -> float:
+    """Mean useful FLOPs of one benchmark request (unpadded tokens; MLM head at the mask only)."""
+    if task == "fill-mask":
+        lens, head = [len(tok(t)["input_ids"]) for t in FILL], 1
+    elif task == "nsp":
+        lens, head = [len(tok(a, b)["input_ids"]) for a, b in NSP], 0
+    else:
+        lens, head = [len(tok(t)["input_ids"]) for t in SENTIMENT], 0
+    return sum(bert_flops(shape.info, 1, n, head_positions=head) for n in lens) / len(lens)
+
+
 def serving_gflops(shape: Shape, svc_req_per_s: float | None, tok: Any) -> float | None:
     """Useful FLOP/s the service achieved on fill-mask (unpadded tokens, head at the mask only)."""
     if not svc_req_per_s:
         return None
-    lens = [len(tok(t)["input_ids"]) for t in FILL]
-    per_req = sum(bert_flops(shape.info, 1, n, head_positions=1) for n in lens) / len(lens)
-    return round(per_req * svc_req_per_s / 1e9, 2)
+    return round(request_flops(shape, "fill-mask", tok) * svc_req_per_s / 1e9, 2)
+
+
+def fp32_ceilings(shape: Shape, serving: list[dict], best_matmul_gflops: float, tok: Any) -> list[dict]:
+    """Per task: the most req/s fp32 could give if every FLOP ran at the matmul rate, over the baseline.
+
+    If this ratio is under 4, the 4x target cannot be met at fp32 on this machine by any batching.
+    """
+    out = []
+    for task in TASKS:
+        row = next((r for r in serving if r["shape"] == shape.label and r["task"] == task and r["clients"] == 16), None)
+        if row is None or not row["baseline"]["req_per_s"]:
+            continue
+        per_req = request_flops(shape, task, tok)
+        ceiling = best_matmul_gflops * 1e9 / per_req
+        out.append({"task": task, "gflop_per_request": float(f"{per_req / 1e9:.4g}"), "ceiling_req_per_s": round(ceiling, 1),
+                    "baseline_req_per_s": row["baseline"]["req_per_s"],
+                    "ceiling_ratio": round(ceiling / row["baseline"]["req_per_s"], 2),
+                    "achieved_ratio": row["ratio"],
+                    "achieved_fraction_of_ceiling": round(row["bertdemo"]["req_per_s"] / ceiling, 3)})
+    return out
 
 
 # ---- report -----------------------------------------------------------------------------------
@@ -815,6 +844,14 @@ def render(results: dict[str, Any]) -> str:
         if lim.get("serving_gflops") is not None:
             lines.append(f"Serving fill-mask at 16 clients achieved {lim['serving_gflops']} useful GFLOP/s "
                          f"({lim['serving_fraction_of_matmul']:.0%} of the matmul rate).")
+        if lim.get("fp32_ceilings"):
+            lines += ["", "fp32 ceiling at 16 clients: every useful FLOP at the best matmul rate, no padding, no overhead",
+                      "| task | GFLOP / request | ceiling req/s | baseline req/s | ceiling / baseline | achieved | "
+                      "achieved / ceiling |", "|---|---:|---:|---:|---:|---:|---:|"]
+            for c in lim["fp32_ceilings"]:
+                lines.append(f"| {c['task']} | {c['gflop_per_request']} | {c['ceiling_req_per_s']} | "
+                             f"{c['baseline_req_per_s']} | {c['ceiling_ratio']}x | {c['achieved_ratio']}x | "
+                             f"{c['achieved_fraction_of_ceiling']:.0%} |")
     lines += ["", "Targets", "| target | value | met |", "|---|---|---|"]
     for t in results["targets"]:
         lines.append(f"| {t['target']} | {t['value']} | {_f(t['met'])} |")
@@ -859,6 +896,7 @@ def run_bench(profile: Profile, cache: Path, log: Callable[[str], None], command
             lim["best_matmul_gflops"], lim["best_forward_fp32_gflops"] = best_mm, best_fwd
             lim["forward_fraction_of_best_matmul"] = round(best_fwd / best_mm, 3)
             lim["serving_fraction_of_matmul"] = round(lim["serving_gflops"] / best_mm, 3) if lim["serving_gflops"] else None
+            lim["fp32_ceilings"] = fp32_ceilings(shape, results["serving"], best_mm, svc.mlm.tokenizer)
             results["limit"] = lim
         _free(svc)
         _free(int8)

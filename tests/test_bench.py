@@ -39,7 +39,7 @@ def test_quick_bench_runs_and_audit_scores_are_identical(quick_results: tuple[in
 
 
 def test_quick_bench_json_structure(quick_results: tuple[int, dict, str]) -> None:
-    _, res, _ = quick_results
+    _, res, text = quick_results
     assert {"meta", "shapes", "serving", "pays", "agreement", "audit", "startup", "limit", "targets"} <= set(res)
     assert res["meta"]["profile"] == "quick"
     labels = [s["label"] for s in res["shapes"]]
@@ -62,6 +62,12 @@ def test_quick_bench_json_structure(quick_results: tuple[int, dict, str]) -> Non
     assert s["shape"] == "bundled" and s["median_s"] > 0 and s["peak_rss_mb"] > 0
     lim = res["limit"]
     assert lim["forward_gflop"] >= 0 and all(t["matmul_gflops"] > 0 for t in lim["threads"].values())
+    ceilings = {c["task"]: c for c in lim["fp32_ceilings"]}
+    assert set(ceilings) == {"fill-mask", "nsp", "sentiment"}
+    for c in ceilings.values():  # ceiling req/s = best matmul FLOP/s over the useful FLOPs of one request
+        assert c["ceiling_req_per_s"] == pytest.approx(lim["best_matmul_gflops"] / c["gflop_per_request"], rel=0.01)
+        assert c["ceiling_ratio"] == pytest.approx(c["ceiling_req_per_s"] / c["baseline_req_per_s"], rel=0.01)
+    assert "fp32 ceiling at 16 clients" in text
     assert all({"target", "value", "met"} <= set(t) for t in res["targets"])
 
 
