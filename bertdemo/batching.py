@@ -1,8 +1,9 @@
 """Batching: length-bucketed minibatches, and a micro-batcher that groups concurrent requests.
 
 Why: on a CPU one forward of 16 sentences costs far less than 16 forwards of one, so requests
-that arrive together (app users, audit items) are run together. Padding is to the longest item
-of each minibatch, and items are sorted by length first so little compute goes to padding.
+that arrive together (app users, audit items) are run together. Bulk items are sorted by length
+first so little compute goes to padding; a micro-batch of mixed lengths is packed into shared rows
+by :mod:`bertdemo.tasks.forward`.
 """
 
 from __future__ import annotations
