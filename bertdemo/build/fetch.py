@@ -48,7 +48,7 @@ def _download(name: str, src: dict, dl_dir: Path) -> None:
 def fetch(name: str, cache: Path) -> Path:
     """Return the path of the verified archive for ``name``, downloading it if needed."""
     src = SOURCES[name]
-    dl_dir = Path(cache) / "dl"
+    dl_dir = (Path(cache) / "dl").resolve()  # absolute: the download runs with cwd=dl_dir
     dl_dir.mkdir(parents=True, exist_ok=True)
     path = dl_dir / src["file"]
     if not path.exists():
