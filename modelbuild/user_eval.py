@@ -1,6 +1,6 @@
 """The user-style evaluation: what a visitor types, hand-written, never trained on.
 
-Files in ``bertdemo/build/eval/`` (see its README): ``cloze.jsonl`` (one [MASK], a set of
+Files in ``modelbuild/eval/`` (see its README): ``cloze.jsonl`` (one [MASK], a set of
 acceptable answers), ``nsp.jsonl`` (a sentence and its natural next sentence, with a topic; the
 negatives pair each first sentence with the second sentence of another topic, so both are the same
 everyday style), ``app_examples.json`` (every example the app and the README offer, with what a

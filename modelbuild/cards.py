@@ -61,14 +61,14 @@ def stage_commands(probe: dict, pretrain: dict, sentiment: dict) -> list[str]:
     steps = ",".join(f"{n}={c['train']['steps']}" for n, c in probe["candidates"].items())
     prec = pretrain["train"]["precision"]
     return [
-        f"python -m bertdemo.build --stages probe --threads {probe['threads']} --precision {prec} "
+        f"python -m modelbuild --stages probe --threads {probe['threads']} --precision {prec} "
         f"--seed {probe['seed']} --candidates {','.join(probe['candidates'])} --probe-steps {steps}",
-        f"python -m bertdemo.build --stages pretrain --threads {pretrain['threads']} --precision {prec} "
+        f"python -m modelbuild --stages pretrain --threads {pretrain['threads']} --precision {prec} "
         f"--seed {pretrain['seed']} --pretrain-steps {pretrain['train']['steps']}",
-        f"python -m bertdemo.build --stages evaluate --threads {pretrain['threads']}",
-        f"python -m bertdemo.build --stages sentiment --threads {sentiment.get('threads', 1)} --precision {prec} "
+        f"python -m modelbuild --stages evaluate --threads {pretrain['threads']}",
+        f"python -m modelbuild --stages sentiment --threads {sentiment.get('threads', 1)} --precision {prec} "
         f"--seed {sentiment['hyperparameters']['seed']} --sentiment-epochs {sentiment['hyperparameters']['epochs']}",
-        "python -m bertdemo.build --stages package",
+        "python -m modelbuild --stages package",
     ]
 
 
@@ -157,9 +157,9 @@ teaching/demo model: {cand['params_m']:.1f}M parameters against bert-base-uncase
 
 ## Results on what visitors type (user-style set, hand-written, never trained on)
 
-`bertdemo/build/eval/`: everyday cloze sentences with their acceptable answers, next-sentence pairs whose
+`modelbuild/eval/`: everyday cloze sentences with their acceptable answers, next-sentence pairs whose
 negatives are the second sentence of another pair on another topic (same style), and every example the app
-and README offer. Measured by `bertdemo/build/user_eval.py`.
+and README offer. Measured by `modelbuild/user_eval.py`.
 
 | measure | starting weights | this model | target |
 |---|---|---|---|
@@ -197,7 +197,7 @@ after probe: fill top-5 / NSP (corpus) | probe |
 {probe_rows}
 ## Training data
 
-English prose read straight out of pinned, sha256-checked package archives (`bertdemo/build/sources.json`);
+English prose read straight out of pinned, sha256-checked package archives (`modelbuild/sources.json`);
 sources are sampled with temperature 0.5 (share proportional to the square root of their size), so the
 State of the Union speeches no longer dominate:
 
@@ -281,8 +281,8 @@ def sentiment_card_fields(res: dict, app_rows: list[dict]) -> dict:
 
 LICENSES_MD = """# Licences and sources of the bundled weights
 
-Every weight file in this folder was produced by `python -m bertdemo.build` (see `bertdemo/build/`), from
-inputs downloaded with pinned versions and checked against the sha256 in `bertdemo/build/sources.json`.
+Every weight file in this folder was produced by `python -m modelbuild` (see `modelbuild/`), from
+inputs downloaded with pinned versions and checked against the sha256 in `modelbuild/sources.json`.
 No training text is stored here.
 
 | file | licence | derived from |
@@ -319,10 +319,10 @@ def _classifier(folder: Path):
 
 def package(out: Path, stages: Path, arcs, args) -> dict:
     """Write ``out/bertdemo-mlm``, ``out/bertdemo-sentiment`` and ``out/LICENSES.md`` atomically."""
-    from bertdemo.build.fetch import SOURCES
-    from bertdemo.build.main import CANDIDATES, load_pretraining_model
-    from bertdemo.build.user_eval import evaluate_app_examples, load_app_examples
     from bertdemo.finetune import atomic_write_dir, model_card
+    from modelbuild.fetch import SOURCES
+    from modelbuild.main import CANDIDATES, load_pretraining_model
+    from modelbuild.user_eval import evaluate_app_examples, load_app_examples
 
     probe = json.loads((stages / "probe" / "probe.json").read_text("utf-8"))
     pretrain = json.loads((stages / "pretrain" / "pretrain.json").read_text("utf-8"))

@@ -13,7 +13,7 @@ import struct
 import zlib
 from pathlib import Path
 
-from bertdemo.build.fetch import Archive
+from modelbuild.fetch import Archive
 
 _SENT_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _WS = re.compile(r"\s+")

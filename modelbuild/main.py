@@ -1,6 +1,6 @@
 """Orchestrate the build of the bundled default models, in stages that can be rerun alone.
 
-    python -m bertdemo.build [--stages probe,pretrain,evaluate,sentiment,package] [--out assets/models]
+    python -m modelbuild [--stages probe,pretrain,evaluate,sentiment,package] [--out assets/models]
                              [--cache .cache/build] [--threads 2] [--precision auto|fp32|bf16] [--seed 42]
                              [--probe-minutes 8 | --probe-steps NAME=N,...] [--pretrain-minutes 60 | --pretrain-steps N]
                              [--stop-after N] [--smoke]
@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from bertdemo.build.fetch import SOURCES, Archive, fetch_all
+from modelbuild.fetch import SOURCES, Archive, fetch_all
 
 STAGES = ("probe", "pretrain", "evaluate", "sentiment", "package")
 CANDIDATES = {
@@ -112,7 +112,7 @@ _TWEET = [(re.compile(r"https?://\S+|www\.\S+"), ""), (re.compile(r"(^|\s)(RT\s+
 
 def snippet_texts(arcs) -> list[str]:
     """Short standalone everyday texts (reviews, tweets) for MLM-only rows; never VADER's Amazon test."""
-    from bertdemo.build.sentiment import sentiment_train_rows
+    from modelbuild.sentiment import sentiment_train_rows
 
     out = []
     for text, _ in sentiment_train_rows(arcs)[0]:
@@ -125,8 +125,8 @@ def snippet_texts(arcs) -> list[str]:
 
 
 def read_corpora(arcs, tok, seed: int, smoke: bool):
-    from bertdemo.build import corpus as corpus_mod
-    from bertdemo.build.pretrain import Corpus
+    from modelbuild import corpus as corpus_mod
+    from modelbuild.pretrain import Corpus
 
     docs = corpus_mod.load_corpus(arcs)
     train_docs, held_docs = corpus_mod.split_corpus(docs)
@@ -142,7 +142,7 @@ def read_corpora(arcs, tok, seed: int, smoke: bool):
 
 
 def _params(args, name: str) -> dict:
-    from bertdemo.build.pretrain import BatchPlan
+    from modelbuild.pretrain import BatchPlan
 
     plan = BatchPlan(long_batch=8, short_batch=16) if args.smoke else BatchPlan()
     return {"lr": CANDIDATES[name]["lr"], "plan": plan, "seed": args.seed, "precision": args.precision_resolved,
@@ -161,9 +161,9 @@ def _user_score(u: dict) -> float:
 
 
 def stage_probe(args, arcs, stages: Path) -> dict:
-    from bertdemo.build.evaluate_model import evaluate_pretraining
-    from bertdemo.build.pretrain import pretrain
-    from bertdemo.build.user_eval import evaluate_user_style, summary
+    from modelbuild.evaluate_model import evaluate_pretraining
+    from modelbuild.pretrain import pretrain
+    from modelbuild.user_eval import evaluate_user_style, summary
 
     results = {}
     for name in args.candidates:
@@ -192,7 +192,7 @@ def stage_probe(args, arcs, stages: Path) -> dict:
 
 
 def stage_pretrain(args, arcs, stages: Path) -> dict:
-    from bertdemo.build.pretrain import pretrain
+    from modelbuild.pretrain import pretrain
 
     probe = json.loads((stages / "probe" / "probe.json").read_text("utf-8"))
     chosen = probe["chosen"]
@@ -215,15 +215,15 @@ def stage_pretrain(args, arcs, stages: Path) -> dict:
 
 
 def store_half(folder: Path) -> None:
-    from bertdemo.build.sentiment import store_half as half
+    from modelbuild.sentiment import store_half as half
 
     half(folder)
 
 
 def stage_precision(args, arcs, stages: Path) -> dict:
     """fp32 vs bf16 autocast from the same start and seed: seconds per step, losses, user-style."""
-    from bertdemo.build.pretrain import pretrain
-    from bertdemo.build.user_eval import evaluate_user_style, summary
+    from modelbuild.pretrain import pretrain
+    from modelbuild.user_eval import evaluate_user_style, summary
 
     name = args.candidates[-1]
     steps = args.stop_after or 100
@@ -242,8 +242,8 @@ def stage_precision(args, arcs, stages: Path) -> dict:
 
 
 def stage_evaluate(args, arcs, stages: Path) -> dict:
-    from bertdemo.build.evaluate_model import evaluate_pretraining
-    from bertdemo.build.user_eval import evaluate_user_style, summary
+    from modelbuild.evaluate_model import evaluate_pretraining
+    from modelbuild.user_eval import evaluate_user_style, summary
 
     chosen = json.loads((stages / "probe" / "probe.json").read_text("utf-8"))["chosen"]
     out = {"chosen": chosen}
@@ -260,7 +260,7 @@ def stage_evaluate(args, arcs, stages: Path) -> dict:
 
 
 def stage_sentiment(args, arcs, stages: Path) -> dict:
-    from bertdemo.build.sentiment import run_sentiment_stage
+    from modelbuild.sentiment import run_sentiment_stage
 
     base = "minilm"
     ft = run_sentiment_stage(arcs, args.cache, candidate_folder(base, arcs, args.cache), SOURCES[base]["spec"],
@@ -273,13 +273,13 @@ def stage_sentiment(args, arcs, stages: Path) -> dict:
 
 
 def stage_package(args, arcs, stages: Path) -> dict:
-    from bertdemo.build.cards import package
+    from modelbuild.cards import package
 
     return package(args.out, stages, arcs, args)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bertdemo.build", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m modelbuild", description=__doc__.split("\n\n")[0])
     ap.add_argument("--stages", default=",".join(STAGES),
                     help=f"comma-separated stages to run, in order (default {','.join(STAGES)}; also: precision)")
     ap.add_argument("--out", default="assets/models", help="output folder of the package stage (default assets/models)")
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         args.probe_minutes, args.pretrain_minutes = min(args.probe_minutes, 0.3), min(args.pretrain_minutes, 0.5)
     args.out, args.cache = Path(args.out), Path(args.cache)
     args.precision_resolved = resolve_precision(args.precision)
-    args.argv = "python -m bertdemo.build " + " ".join(argv if argv is not None else sys.argv[1:])
+    args.argv = "python -m modelbuild " + " ".join(argv if argv is not None else sys.argv[1:])
     import torch
 
     torch.set_num_threads(args.threads)

@@ -20,7 +20,7 @@ import tarfile
 import time
 from pathlib import Path
 
-from bertdemo.build.fetch import Archive
+from modelbuild.fetch import Archive
 
 VADER_TAR = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
 VADER_TRAIN_SETS = {"vader_tweets": "tweets_GroundTruth.txt",
@@ -117,8 +117,8 @@ def bf16_context(enabled: bool):
 def run_sentiment_stage(arcs, cache: Path, base_dir: Path, base_spec: str, base_desc: str, *, seed: int,
                         smoke: bool, epochs: int, lr: float, bf16: bool, stage_dir: Path) -> dict:
     """Fine-tune ``base_dir`` on the training sources; store in float16; measure dev and Amazon."""
-    from bertdemo.build.evaluate_model import classify_accuracy
     from bertdemo.finetune import classification_metrics, finetune
+    from modelbuild.evaluate_model import classify_accuracy
 
     t0 = time.time()
     rows, counts = sentiment_train_rows(arcs)

@@ -10,7 +10,7 @@ import random
 
 import torch
 
-from bertdemo.build.pretrain import Corpus, continuation_table, encode_pair, make_pair, whole_word_mask
+from modelbuild.pretrain import Corpus, continuation_table, encode_pair, make_pair, whole_word_mask
 
 SAME_SOURCE = (("same_source", 1.0),)
 ANY_DOCUMENT = (("any", 1.0),)
