@@ -305,19 +305,15 @@ def drive(call: Callable[[Any], Any], inputs: Sequence[Any], clients: int, secon
 def _count_batches(svc: Any, sink: list[tuple[int, int, int]]) -> None:
     """Record size, tokens and computed (padded or packed) tokens of every batched service call.
 
-    An instance-level wrapper around ``svc._bulk``.
+    A batch observer of the service (its public seam), called before every forward pass.
     """
-    original = svc._bulk
 
-    def counted(model: Any, fn: Any, items: Any, progress: Any = None) -> Any:
-        lens = sorted((len(it) for it in items), reverse=True)
-        step, hidden = svc.settings.batch_size, int(model.model.config.hidden_size)
-        pack = svc.settings.pack_batches
-        computed = sum(plan_batch(lens[i:i + step], hidden, pack).computed_tokens for i in range(0, len(lens), step))
+    def counted(model: Any, items: Any) -> None:
+        lens = [len(it) for it in items]
+        computed = plan_batch(lens, int(model.model.config.hidden_size), svc.settings.pack_batches).computed_tokens
         sink.append((len(items), sum(lens), computed))
-        return original(model, fn, items, progress)
 
-    svc._bulk = counted
+    svc.observers.append(counted)
 
 
 # ---- the two sides ----------------------------------------------------------------------------
@@ -369,14 +365,14 @@ class Baseline:
         self.worker.shutdown(wait=True)
 
 
-def make_service(shape: Shape, share_models_with: Any = None, **settings: Any) -> Any:
+def make_service(shape: Shape, share_models_with: Any = None, batcher_factory: Any = None, **settings: Any) -> Any:
+    """A service for ``shape``; with ``share_models_with``, the same loaded weights under other settings."""
     from bertdemo.config import load_settings
-    from bertdemo.service import ModelService
+    from bertdemo.service import ModelService, shared_models
 
-    svc = ModelService(load_settings(env={}, mlm_model=shape.mlm, sentiment_model=shape.clf, device="cpu", **settings))
-    if share_models_with is not None:
-        svc._models = share_models_with._models  # same loaded weights, other batching settings
-    return svc
+    loader = shared_models(share_models_with) if share_models_with is not None else None
+    return ModelService(load_settings(env={}, mlm_model=shape.mlm, sentiment_model=shape.clf, device="cpu", **settings),
+                        loader=loader, batcher_factory=batcher_factory)
 
 
 def alwayswait_batcher_class() -> type:
@@ -387,20 +383,6 @@ def alwayswait_batcher_class() -> type:
         always_wait = True
 
     return AlwaysWait
-
-
-def use_batcher(svc: Any, cls: type) -> Any:
-    """Make ``svc`` build its micro-batchers from ``cls`` (bench-only experiment hook)."""
-
-    def make(name: str, fn: Callable[[list[Any]], list[Any]]) -> Any:
-        batcher = svc._batchers.get(name)
-        if batcher is None:
-            batcher = cls(fn, svc.settings.batch_size, svc.settings.micro_batch_wait_ms, name=f"bench-{name}")
-            svc._batchers[name] = batcher
-        return batcher
-
-    svc._batcher = make
-    return svc
 
 
 def service_calls(svc: Any) -> dict[str, Callable[[Any], Any]]:
@@ -465,10 +447,9 @@ def bench_pays(shape: Shape, profile: Profile, base: Baseline, svc: Any, int8: A
         ("micro-batching off (batch_size 1)", make_service(shape, svc, batch_size=1), threads),
         ("packing off (pad to the longest)", make_service(shape, svc, pack_batches=False), threads),
         ("wait 10 ms", make_service(shape, svc, micro_batch_wait_ms=10.0), threads),
-        ("old policy: always wait 2 ms", use_batcher(make_service(shape, svc), alwayswait_batcher_class()), threads),
+        ("old policy: always wait 2 ms", make_service(shape, svc, alwayswait_batcher_class()), threads),
         ("int8 dynamic quantization", int8, threads),
-        ("int8 + always wait", use_batcher(make_service(shape, int8, precision="int8"), alwayswait_batcher_class()),
-         threads),
+        ("int8 + always wait", make_service(shape, int8, alwayswait_batcher_class(), precision="int8"), threads),
     ]
     rows = []
     for clients in (16, 1):
@@ -517,11 +498,11 @@ def bench_agreement(shape: Shape, profile: Profile, svc: Any, int8: Any) -> dict
     a = [int(d.argmax()) for d in svc.mask_distributions(probes)]
     b = [int(d.argmax()) for d in int8.mask_distributions(probes)]
     nsp_texts = ([(x, y) for x, y in NSP] + [(y, x) for x, y in NSP]) if svc.mlm.has_nsp else []
-    nsp_a = [p["is_next"] > 0.5 for p in (svc.next_sentence(x, y) for x, y in nsp_texts)]
-    nsp_b = [p["is_next"] > 0.5 for p in (int8.next_sentence(x, y) for x, y in nsp_texts)]
+    nsp_a = [svc.next_sentence(x, y).is_next > 0.5 for x, y in nsp_texts]
+    nsp_b = [int8.next_sentence(x, y).is_next > 0.5 for x, y in nsp_texts]
     sent_texts = [*SENTIMENT, *FILL, *(a for a, _ in NSP)]
-    sa = [r["label"] for r in svc.sentiment(sent_texts)]
-    sb = [r["label"] for r in int8.sentiment(sent_texts)]
+    sa = [r.label for r in svc.sentiment(sent_texts)]
+    sb = [r.label for r in int8.sentiment(sent_texts)]
 
     def agree(x: list, y: list) -> float | None:
         return round(sum(p == q for p, q in zip(x, y, strict=True)) / len(x), 4) if x else None

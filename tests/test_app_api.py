@@ -358,10 +358,11 @@ class SlowService:
     def describe(self) -> dict[str, Any]:
         return {"settings": {}, "loaded": {}}
 
-    def fill_mask(self, text: str, top_k: int = 5, targets: Any = None) -> dict[str, Any]:
+    def fill_mask(self, text: str, top_k: int = 5, targets: Any = None) -> Any:
+        from bertdemo.tasks.fill_mask import Candidate, FillMaskResult
+
         time.sleep(self.delay)
-        return {"text": text, "predictions": [[{"token": "x", "token_id": 1, "score": 1.0, "sequence": text}]],
-                "filled": text}
+        return FillMaskResult(text, [[Candidate("x", 1, 1.0, text)]], text)
 
 
 def test_overload_gives_busy_answer(settings: Any) -> None:

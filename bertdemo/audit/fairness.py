@@ -252,7 +252,7 @@ def predict(service: Any, texts: Sequence[str], progress: Any = None) -> tuple[l
     names: list[str] = []
     for start in range(0, len(texts), step):
         for r in service.sentiment(list(texts[start:start + step]), progress=progress):
-            y_pred.append(int(r["label"] == pos))
-            scores.append(float(r["scores"][pos]))
-            names.append(r["label"])
+            y_pred.append(int(r.label == pos))
+            scores.append(float(r.scores[pos]))
+            names.append(r.label)
     return y_pred, scores, names

@@ -153,17 +153,16 @@ def _pct(p: float) -> str:
 def answer_fill(service: Any, text: str, top_k: int = 5) -> str:
     res = service.fill_mask(text, top_k=top_k)
     lines = []
-    many = len(res["predictions"]) > 1
-    for m, preds in enumerate(res["predictions"], 1):
+    many = len(res.predictions) > 1
+    for m, preds in enumerate(res.predictions, 1):
         head = f"**[MASK] #{m}:** " if many else "**Top answers:** "
-        lines.append(head + ", ".join(f"{code(p['token'])} {_pct(p['score'])}" for p in preds))
-    lines.append(f"**Filled:** {esc(res['filled'])}")
-    swapped, swaps = swap_group_words(res["text"])
+        lines.append(head + ", ".join(f"{code(p.token)} {_pct(p.score)}" for p in preds))
+    lines.append(f"**Filled:** {esc(res.filled)}")
+    swapped, swaps = swap_group_words(res.text)
     caveat = FILL_CAVEAT
     if swaps:
         other = service.fill_mask(swapped, top_k=1)
-        before = [p[0]["token"] for p in res["predictions"]]
-        after = [p[0]["token"] for p in other["predictions"]]
+        before, after = res.top_tokens, other.top_tokens
         if before != after:
             caveat = (f"_Caveat: swapping {swaps_phrase(swaps)} changes the top answer "
                       f"({code(', '.join(before))} -> {code(', '.join(after))}): predictions reflect "
@@ -176,36 +175,35 @@ def answer_fill(service: Any, text: str, top_k: int = 5) -> str:
 
 
 def answer_nsp(service: Any, first: str, second: str) -> str:
-    p = service.next_sentence(first, second)["is_next"]
+    p = service.next_sentence(first, second).is_next
     verdict = "likely follows" if p >= 0.5 else "probably does not follow"
     return f"**P(B follows A) = {_pct(p)}** - B {verdict} A.\n\n{NSP_CAVEAT}"
 
 
 def answer_rank(service: Any, first: str, candidates: tuple[str, ...]) -> str:
     ranked = service.rank_next(first, list(candidates))
-    rows = "\n".join(f"{r['rank']}. {esc(r['candidate'])} - {_pct(r['is_next'])}" for r in ranked)
+    rows = "\n".join(f"{r.rank}. {esc(r.candidate)} - {_pct(r.is_next)}" for r in ranked)
     return f"**Candidates ranked by P(next):**\n\n{rows}\n\n{NSP_CAVEAT}"
 
 
 def answer_sentiment(service: Any, text: str) -> str:
     res = service.explain_sentiment(text, method="integrated_gradients")
-    probs = ", ".join(f"{esc(k)} {_pct(v)}" for k, v in sorted(res["scores"].items(), key=lambda kv: -kv[1]))
-    attributions = sorted(res["attributions"], key=lambda ws: -abs(ws[1]))[:5]
-    pushed = ", ".join(f"{code(w)} ({'+' if s >= 0 else '-'})" for w, s in attributions)
-    lines = [f"**Sentiment: {esc(res['label'])}** ({probs})"]
+    probs = ", ".join(f"{esc(k)} {_pct(v)}" for k, v in sorted(res.scores.items(), key=lambda kv: -kv[1]))
+    pushed = ", ".join(f"{code(w)} ({'+' if s >= 0 else '-'})" for w, s in res.top_words(5))
+    lines = [f"**Sentiment: {esc(res.label)}** ({probs})"]
     if pushed:
-        lines.append(f"Most influential words (+ toward {esc(res['label'])}, - against): {pushed}")
-    if res.get("truncated"):
+        lines.append(f"Most influential words (+ toward {esc(res.label)}, - against): {pushed}")
+    if res.truncated:
         lines.append("_The text was longer than the model reads; only the beginning was scored._")
     swapped, swaps = swap_group_words(text)
     caveat = SENTIMENT_CAVEAT
     if swaps:
         other = service.sentiment([swapped])[0]
-        if other["label"] != res["label"]:
-            caveat = (f"_Caveat: swapping {swaps_phrase(swaps)} changes the label to {esc(other['label'])}: "
+        if other.label != res.label:
+            caveat = (f"_Caveat: swapping {swaps_phrase(swaps)} changes the label to {esc(other.label)}: "
                       f"the classifier is sensitive to the group word here._")
         else:
-            delta = other["score"] - res["score"] if other["label"] == res["label"] else 0.0
+            delta = other.score - res.score
             caveat = (f"_Swapping {swaps_phrase(swaps)} keeps the label "
                       f"(confidence {'+' if delta >= 0 else ''}{100 * delta:.1f} points)._")
     lines.append(caveat)

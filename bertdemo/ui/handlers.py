@@ -71,10 +71,10 @@ def parse_targets(targets: Any) -> list[str] | None:
     return words or None
 
 
-def _label(preds: list[dict[str, Any]]) -> dict[str, float]:
+def _label(preds: list[Any]) -> dict[str, float]:
     out: dict[str, float] = {}
     for p in preds:
-        out.setdefault(p["token"], float(p["score"]))
+        out.setdefault(p.token, float(p.score))
     return out
 
 
@@ -157,9 +157,9 @@ class Handlers:
     @user_facing
     def fill_mask(self, text: Any, top_k: Any = 5, targets: Any = None) -> tuple[Any, ...]:
         res = self.service.fill_mask(text, top_k=_num(top_k, "top_k", 5), targets=parse_targets(targets))
-        preds = res["predictions"]
+        preds = res.predictions
         labels = [_label(preds[i]) if i < len(preds) else None for i in range(self.n_labels)]
-        return (*labels, res["filled"])
+        return (*labels, res.filled)
 
     def label_visibility(self, *values: Any) -> tuple[Any, ...]:
         """UI-only follow-up: show one Label per [MASK] that got predictions, hide the rest."""
@@ -173,15 +173,14 @@ class Handlers:
             text_b, _ = chat.swap_group_words(text_a)
         a = self.service.fill_mask(text_a, top_k=k, targets=words)
         b = self.service.fill_mask(text_b, top_k=k, targets=words)
-        top_a = [p[0]["token"] for p in a["predictions"]]
-        top_b = [p[0]["token"] for p in b["predictions"]]
+        top_a, top_b = a.top_tokens, b.top_tokens
         if top_a == top_b:
             note = (f"Same top answer ({chat.code(', '.join(top_a))}) for both sentences; compare the "
                     "probabilities below. " + chat.FILL_CAVEAT)
         else:
             note = (f"**The top answer changes:** {chat.code(', '.join(top_a))} vs {chat.code(', '.join(top_b))}. "
                     "Predictions reflect associations in the training text, not facts.")
-        return _label(a["predictions"][0]), _label(b["predictions"][0]), a["filled"], b["filled"], note
+        return _label(a.predictions[0]), _label(b.predictions[0]), a.filled, b.filled, note
 
     @user_facing
     def swap_text(self, text: Any) -> str:
@@ -196,7 +195,7 @@ class Handlers:
     # ---- next sentence -------------------------------------------------------------------------
     @user_facing
     def next_sentence(self, first: Any, second: Any) -> tuple[dict[str, float], str]:
-        p = float(self.service.next_sentence(first, second)["is_next"])
+        p = self.service.next_sentence(first, second).is_next
         verdict = "B likely follows A." if p >= 0.5 else "B probably does not follow A."
         return {"B follows A": p, "B does not follow A": 1.0 - p}, f"**P(B follows A) = {100 * p:.1f}%** - {verdict}"
 
@@ -205,24 +204,24 @@ class Handlers:
         if isinstance(candidates, str):
             candidates = [c.strip() for c in candidates.splitlines() if c.strip()]
         ranked = self.service.rank_next(first, candidates)
-        return [[r["rank"], r["candidate"], round(float(r["is_next"]), 4)] for r in ranked]
+        return [[r.rank, r.candidate, round(r.is_next, 4)] for r in ranked]
 
     # ---- sentiment -----------------------------------------------------------------------------
     @user_facing
     def sentiment(self, text: Any) -> tuple[dict[str, float], str]:
         res = self.service.sentiment([text])[0]
-        note = f"**{chat.esc(res['label'])}** ({100 * res['score']:.1f}%)"
-        if res.get("truncated"):
+        note = f"**{chat.esc(res.label)}** ({100 * res.score:.1f}%)"
+        if res.truncated:
             note += " - the text was longer than the model reads; only the beginning was scored."
-        return dict(res["scores"]), note
+        return dict(res.scores), note
 
     @user_facing
     def explain(self, text: Any, method: Any = "integrated_gradients") -> tuple[dict[str, float], list[tuple[str, float]]]:
         res = self.service.explain_sentiment(text, method=method or "integrated_gradients")
-        pairs = res["attributions"]
+        pairs = res.attributions or []
         peak = max((abs(s) for _, s in pairs), default=0.0) or 1.0
         highlighted = [(w + " ", round(s / peak, 4)) for w, s in pairs]
-        return dict(res["scores"]), highlighted
+        return dict(res.scores), highlighted
 
     @user_facing
     def counterfactual(self, text: Any) -> tuple[str, list[list[Any]], str]:
@@ -233,16 +232,16 @@ class Handlers:
             raise InputError("has no group word to swap; try one with he, she, man, woman, his, her ...", field="text")
         orig, other = self.service.sentiment([text, swapped])
         table = [
-            ["original", text, orig["label"], round(orig["score"], 4)],
-            ["swapped", swapped, other["label"], round(other["score"], 4)],
+            ["original", text, orig.label, round(orig.score, 4)],
+            ["swapped", swapped, other.label, round(other.score, 4)],
         ]
-        if orig["label"] != other["label"]:
-            verdict = (f"**The label moves** ({chat.esc(orig['label'])} -> {chat.esc(other['label'])}) after swapping "
+        if orig.label != other.label:
+            verdict = (f"**The label moves** ({chat.esc(orig.label)} -> {chat.esc(other.label)}) after swapping "
                        f"{chat.swaps_phrase(swaps)}: the classifier is sensitive to the group word here.")
         else:
-            delta = other["scores"][orig["label"]] - orig["scores"][orig["label"]]
-            verdict = (f"**The label does not move** ({chat.esc(orig['label'])}); the probability of "
-                       f"{chat.esc(orig['label'])} changes by {100 * delta:+.1f} points after swapping "
+            delta = other.scores[orig.label] - orig.scores[orig.label]
+            verdict = (f"**The label does not move** ({chat.esc(orig.label)}); the probability of "
+                       f"{chat.esc(orig.label)} changes by {100 * delta:+.1f} points after swapping "
                        f"{chat.swaps_phrase(swaps)}.")
         return swapped, table, verdict
 
@@ -263,8 +262,8 @@ class Handlers:
             raise InputError(f"has empty text on line {blank[0]}" + (f" and {len(blank) - 1} more" if len(blank) > 1 else ""),
                              field="file")
         results = self.service.sentiment(texts)
-        labels = list(results[0]["scores"])
-        out_rows = [[t, r["label"], round(r["score"], 4), *[round(r["scores"][k], 4) for k in labels]]
+        labels = list(results[0].scores)
+        out_rows = [[t, r.label, round(r.score, 4), *[round(r.scores[k], 4) for k in labels]]
                     for t, r in zip(texts, results, strict=True)]
         out = self.session_dir(request) / "sentiment_scores.csv"
         with out.open("w", newline="", encoding="utf-8") as f:
