@@ -87,8 +87,8 @@ def _table(result: Any) -> list[list[Any]]:
         if not check.gates:
             rows.append([name, check.status, check.error or "-", None, "", None, None])
         for g in check.gates:
-            value = None if g["value"] is None else round(float(g["value"]), 4)
-            rows.append([name, check.status, g["metric"], value, g["comparison"], g["threshold"], bool(g["passed"])])
+            value = None if g.value is None else round(float(g.value), 4)
+            rows.append([name, check.status, g.metric, value, g.comparison, g.threshold, g.passed])
     return rows
 
 
