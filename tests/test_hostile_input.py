@@ -297,7 +297,6 @@ def test_audit_bad_config(model_env: dict[str, str], tmp_path: Path, capsys: pyt
 
 
 # ---- the HTTP API (gradio_client against the app in-process) --------------------------------------
-gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 from test_app_api import start  # noqa: E402  (the launch helper, shared rather than copied)
