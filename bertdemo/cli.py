@@ -1,4 +1,4 @@
-"""Command line: ``bertdemo fill | nsp | sentiment | finetune | audit | serve | bench``.
+"""Command line: ``bertdemo fill | nsp | sentiment | finetune | audit | serve``.
 
 Every subcommand calls the shared service. ``--json`` prints machine-readable output; otherwise a
 readable table. Exit codes: 0 success, 1 a failed audit verdict, 2 bad input or usage (message on
@@ -18,7 +18,7 @@ from bertdemo.config import ENV_VARS, load_settings
 from bertdemo.errors import BertDemoError
 
 # Subcommands defined in other modules; each exposes ``register(subparsers)``.
-EXTENSIONS = ("bertdemo.finetune", "bertdemo.audit.cli", "bertdemo.serve", "bertdemo.bench")
+EXTENSIONS = ("bertdemo.finetune", "bertdemo.audit.cli", "bertdemo.serve")
 
 
 class _Parser(argparse.ArgumentParser):
