@@ -29,6 +29,16 @@ class CsvData:
         return len(self.rows)
 
 
+def decode_utf8(raw: bytes, name: str, field: str | None = None) -> str:
+    """UTF-8 text (a BOM is dropped), or an :class:`InputError` saying where the first bad byte is."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise InputError(f"{name} is not UTF-8 text (byte 0x{raw[err.start]:02x} at byte offset {err.start}, "
+                         f"line {line}); save it as UTF-8", field=field) from None
+
+
 def read_csv(path: str | os.PathLike[str], field: str | None = None, max_bytes: int | None = None,
               max_rows: int | None = None) -> CsvData:
     """Read and check a UTF-8 CSV with a header row; every problem is an :class:`InputError`."""
@@ -46,12 +56,7 @@ def read_csv(path: str | os.PathLike[str], field: str | None = None, max_bytes: 
     raw = p.read_bytes()
     if b"\x00" in raw:
         raise InputError(f"{name} looks like a binary file, not a CSV text file", field=field)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise InputError(f"{name} is not UTF-8 text (bad byte 0x{raw[err.start]:02x} on line {line}); "
-                         "save it as UTF-8 CSV", field=field) from None
+    text = decode_utf8(raw, name, field)
     try:
         reader = csv.reader(io.StringIO(text, newline=""))
         header = next(reader, None)

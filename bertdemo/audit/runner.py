@@ -199,7 +199,7 @@ def run_audit(service: Any, options: AuditOptions | None = None,
             tracker.finish()
     verdict = "pass" if all(results[n].status == "pass" for n in checks) else "fail"
     finished = datetime.now(timezone.utc)
-    vendored = {k: v for name in checks for k, v in REGISTRY[name].data_files().items()}
+    vendored = {k: v for name in checks for k, v in REGISTRY[name].data_files.items()}
     files = {k: {"path": str(v), "sha256": sha256_file(v)} for k, v in vendored.items() if v.is_file()}
     if opts.user_data is not None and "user_data" in checks:
         files["user_data"] = {"path": opts.user_data.path, "sha256": opts.user_data.sha256}

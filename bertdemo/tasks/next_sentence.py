@@ -75,11 +75,11 @@ class RankNext(Task[list[RankedCandidate]]):
     """Candidate next sentences ordered by P(candidate follows first); inputs are ``(first, candidates)``."""
 
     name = "rank_next"
-    model_kind = KIND_PRETRAINING
-    input_spec = spec(first="str", candidates="list[str], 1..max_candidates")
-    output_spec = spec(ranking="list[RankedCandidate], most likely first")
-    forward_fn = forward.nsp_probs
     needs_nsp = True
+    forward_fn = forward.nsp_probs
+    model_kind = KIND_PRETRAINING
+    output_spec = spec(ranking="list[RankedCandidate], most likely first")
+    input_spec = spec(first="str", candidates="list[str], 1..max_candidates")
 
     def sanitize(self, model: Any, settings: Any, inputs: Any, **params: Any) -> tuple[Any, dict[str, Any]]:
         first, candidates = inputs

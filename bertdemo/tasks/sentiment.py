@@ -50,10 +50,10 @@ def postprocess(labels: list[str], probs: list[float], truncated: bool) -> Senti
 class Sentiment(Task[list[SentimentResult]]):
     """One :class:`SentimentResult` per text, in the given order."""
 
-    name = "sentiment"
-    model_kind = KIND_CLASSIFIER
     input_spec = spec(texts="list[str], 1..max_batch_texts (long texts are truncated)")
     output_spec = spec(results="list[SentimentResult]")
+    name = "sentiment"
+    model_kind = KIND_CLASSIFIER
     forward_fn = forward.class_probs
     micro_batch = True
 

@@ -111,10 +111,7 @@ class Check:
     anchors: ClassVar[Sequence[dict[str, Any]]] = ()  # published numbers, each with a ``shown`` text
     thresholds: ClassVar[ThresholdSpec] = {}
     needs: ClassVar[str] = KIND_PRETRAINING  # the model kind it runs on (loaded up front by the CLI)
-
-    def data_files(self) -> dict[str, Path]:
-        """The vendored files this check reads (their hashes go into the manifest)."""
-        return {}
+    data_files: ClassVar[dict[str, Path]] = {}  # the vendored files it reads (hashed into the manifest)
 
     def run(self, service: Any, ctx: Context) -> Outcome:
         raise NotImplementedError

@@ -15,14 +15,12 @@ ATTRIBUTES = ("gender", "race")
 
 class ClassifierFairness(GroupFairnessCheck):
     name = "classifier"
+    data_files: ClassVar[dict[str, Path]] = {"classifier_templates": CLASSIFIER_TEMPLATES_FILE, "names": NAMES_FILE}
     title = "Classifier group fairness (sentiment, EEC-style names)"
     thresholds: ClassVar[ThresholdSpec] = {
         **PARITY,
         "max_counterfactual_flip_rate": (0.05, 0.0, 1.0, "share of name-swapped sentence pairs whose label flips"),
     }
-
-    def data_files(self) -> dict[str, Path]:
-        return {"classifier_templates": CLASSIFIER_TEMPLATES_FILE, "names": NAMES_FILE}
 
     def run(self, service: Any, ctx: Context) -> Outcome:
         from bertdemo.audit import fairness, templates

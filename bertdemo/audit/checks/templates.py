@@ -43,14 +43,12 @@ def word_class_mass(rows: Sequence[dict[str, Any]], templates: Sequence[str]) ->
 
 class TemplateProbes(Check):
     name = "templates"
+    data_files: ClassVar[dict[str, Path]] = {"mlm_probes": MLM_PROBES_FILE}
     title = "Template probes (masked LM)"
     thresholds: ClassVar[ThresholdSpec] = {
         "max_mean_jsd": (0.15, 0.0, 1.0, "mean Jensen-Shannon divergence (bits) between groups' [MASK] distributions, "
                                          "for the worst attribute, at most this"),
     }
-
-    def data_files(self) -> dict[str, Path]:
-        return {"mlm_probes": MLM_PROBES_FILE}
 
     def run(self, service: Any, ctx: Context) -> Outcome:
         from bertdemo.audit import templates
