@@ -48,7 +48,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def render(results: dict[str, Any]) -> str:
     m = results["meta"]
-    lines = [f"bertdemo bench ({m['profile']}) - {m['date']} - {m['machine']}",
+    lines = [f"benchmarks.bench ({m['profile']}) - {m['date']} - {m['machine']}",
              f"torch {m['torch']} ({m['torch_threads']} threads), transformers {m['transformers']}; command: {m['command']}",
              ""]
     for s in results["shapes"]:

@@ -65,16 +65,13 @@ def run_cli(args: argparse.Namespace) -> int:
     from bertdemo.audit.data import load_user_csv
     from bertdemo.audit.fairness import binarize_labels
     from bertdemo.audit.report import build_document, check_out_dir, write_report
-    from bertdemo.audit.runner import AuditOptions, parse_checks, run_audit
+    from bertdemo.audit.runner import AuditOptions, parse_checks, run_audit, with_user_data
 
     if args.limit is not None and args.limit < 1:
         raise InputError("must be at least 1", field="--limit")
     limits = thresholds.load(args.config)
-    checks = parse_checks(args.checks, has_data=bool(args.data))
-    if args.data and "user_data" not in checks:
-        checks.append("user_data")
-    if "user_data" in checks and not args.data:
-        raise InputError("the user_data check needs --data FILE (with --group-col)", field="--checks")
+    checks = with_user_data(parse_checks(args.checks, has_data=bool(args.data)), bool(args.data),
+                            "--data FILE (with --group-col)")
     out = check_out_dir(args.out)
     service = _service(args)
     user = None

@@ -27,6 +27,7 @@ from bertdemo.errors import BertDemoError, InputError
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "bertdemo.audit/1"
+# Snapshots for callers; the code below reads the registry, so a check added to it needs nothing else.
 CHECKS = tuple(REGISTRY)
 DEFAULT_CHECKS = tuple(name for name, check in REGISTRY.items() if check.default)
 TITLES = {name: check.title for name, check in REGISTRY.items()}
@@ -53,7 +54,7 @@ class CheckResult:
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"title": TITLES[self.name], "status": self.status, "metrics": self.metrics,
+        return {"title": REGISTRY[self.name].title, "status": self.status, "metrics": self.metrics,
                 "gates": [g.to_dict() for g in self.gates], "sampling": self.sampling, "error": self.error,
                 "seconds": round(self.seconds, 3), "examples": len(self.examples),
                 "anchors": [dict(a) for a in REGISTRY[self.name].anchors]}
@@ -86,19 +87,32 @@ class AuditResult:
 
 
 def parse_checks(spec: str | Sequence[str] | None, has_data: bool = False) -> list[str]:
-    """``"crows_pairs,stereoset"`` -> a validated list (default: the four built-in checks, + user_data with data)."""
+    """``"crows_pairs,stereoset"`` -> a validated list (default: the default checks, + the user-data ones with data)."""
     if spec is None or spec == "" or spec == []:
-        return [*DEFAULT_CHECKS, *(["user_data"] if has_data else [])]
+        return [n for n, c in REGISTRY.items() if c.default or (has_data and c.uses_user_data)]
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     names = [s.strip().replace("-", "_") for s in items if s.strip()]
     if "all" in names:
-        names = list(CHECKS)
-    bad = [n for n in names if n not in CHECKS]
+        names = list(REGISTRY)
+    known = ", ".join(REGISTRY)
+    bad = [n for n in names if n not in REGISTRY]
     if bad:
-        raise InputError(f"unknown check {', '.join(map(repr, bad))}; choose from {', '.join(CHECKS)}", field="checks")
+        raise InputError(f"unknown check {', '.join(map(repr, bad))}; choose from {known}", field="checks")
     if not names:
-        raise InputError(f"no checks given; choose from {', '.join(CHECKS)}", field="checks")
+        raise InputError(f"no checks given; choose from {known}", field="checks")
     return list(dict.fromkeys(names))
+
+
+def with_user_data(names: list[str], has_data: bool, how: str, add: bool = True) -> list[str]:
+    """The user-data rule, stated once: checks on the user's data are refused without it (and, with ``add``,
+    added when data is given)."""
+    data_checks = [n for n, c in REGISTRY.items() if c.uses_user_data]
+    if has_data and add:
+        return [*names, *(n for n in data_checks if n not in names)]
+    missing = [n for n in names if n in data_checks]
+    if missing:
+        raise InputError(f"the {missing[0]} check needs {how}", field="checks")
+    return names
 
 
 # ---- progress ----------------------------------------------------------------------------------
@@ -117,7 +131,7 @@ class _Progress:
 
     def start(self, index: int, name: str) -> None:
         self.index, self.name, self.total, self.done = index, name, 0, 0
-        self._emit(f"{TITLES[name]}: starting")
+        self._emit(f"{REGISTRY[name].title}: starting")
 
     def set_total(self, total: int) -> None:
         self.total = max(1, int(total))
@@ -132,14 +146,14 @@ class _Progress:
         self.done += int(k)
         if self.bar is not None:
             self.bar.update(int(k))
-        self._emit(f"{TITLES[self.name]}: {self.done:,}/{self.total:,}")
+        self._emit(f"{REGISTRY[self.name].title}: {self.done:,}/{self.total:,}")
 
     def finish(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
         self.done, self.total = 1, 1
-        self._emit(f"{TITLES[self.name]}: done")
+        self._emit(f"{REGISTRY[self.name].title}: done")
 
     def _emit(self, description: str) -> None:
         if self.callback is None:
@@ -176,7 +190,7 @@ def run_audit(service: Any, options: AuditOptions | None = None,
     opts = options or AuditOptions()
     checks = parse_checks(list(opts.checks))
     started = datetime.now(timezone.utc)
-    results = {name: CheckResult(name) for name in CHECKS}
+    results = {name: CheckResult(name) for name in REGISTRY}
     tracker = _Progress(len(checks), progress, bars)
     for i, name in enumerate(checks):
         res = results[name]
@@ -201,7 +215,7 @@ def run_audit(service: Any, options: AuditOptions | None = None,
     finished = datetime.now(timezone.utc)
     vendored = {k: v for name in checks for k, v in REGISTRY[name].data_files.items()}
     files = {k: {"path": str(v), "sha256": sha256_file(v)} for k, v in vendored.items() if v.is_file()}
-    if opts.user_data is not None and "user_data" in checks:
+    if opts.user_data is not None and any(REGISTRY[n].uses_user_data for n in checks):
         files["user_data"] = {"path": opts.user_data.path, "sha256": opts.user_data.sha256}
     described = service.describe()
     manifest = {

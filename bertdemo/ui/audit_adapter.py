@@ -160,9 +160,8 @@ def run(service: Any, checks: Any, limit: Any, upload: Any, out_dir: Path, progr
     user_data = load_upload(upload, group_cols, label_col, service.settings) if upload not in (None, "") else None
     names = runner.parse_checks(_split(checks) if not isinstance(checks, (list, tuple)) else list(checks),
                                 has_data=user_data is not None)
-    if "user_data" in names and user_data is None:
-        raise InputError("the 'user_data' check needs a CSV: upload one with a 'text' column and group columns",
-                         field="checks")
+    names = runner.with_user_data(names, user_data is not None, "a CSV: upload one with a 'text' column and group columns",
+                                  add=False)  # the tab runs what is ticked
     options = runner.AuditOptions(checks=names, limit=limit, user_data=user_data)
 
     def report(fraction: float, description: str) -> None:

@@ -108,6 +108,7 @@ class Check:
     name: ClassVar[str]
     title: ClassVar[str]
     default: ClassVar[bool] = True  # run when no --checks are given
+    uses_user_data: ClassVar[bool] = False  # runs on the user's CSV: added when one is given, refused without
     anchors: ClassVar[Sequence[dict[str, Any]]] = ()  # published numbers, each with a ``shown`` text
     thresholds: ClassVar[ThresholdSpec] = {}
     needs: ClassVar[str] = KIND_PRETRAINING  # the model kind it runs on (loaded up front by the CLI)

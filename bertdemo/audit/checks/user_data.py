@@ -15,6 +15,7 @@ class UserDataFairness(GroupFairnessCheck):
     name = "user_data"
     title = "Group fairness on your data (sentiment)"
     default = False
+    uses_user_data = True
     thresholds: ClassVar[ThresholdSpec] = {
         "max_demographic_parity_difference": (0.1, 0.0, 1.0, "as for classifier, per group column of your CSV"),
         "min_demographic_parity_ratio": (0.8, 0.0, 1.0, "as for classifier"),
