@@ -1,4 +1,4 @@
-"""Atomic writes: a file or a whole folder appears complete or not at all.
+"""Atomic writes (a file or a whole folder appears complete or not at all) and file hashes.
 
 Why: an audit or fine-tuning run killed midway must leave the previous report or model intact,
 never a half-written one. Files go to a temp name in the same folder and are renamed
@@ -9,13 +9,29 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of one file (reports and manifests name exactly which bytes were used)."""
+    return sha256_files([path])
+
+
+def sha256_files(paths: Iterable[str | Path]) -> str:
+    """Hex SHA-256 of the files' bytes, in the given order, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
 
 
 def _umask() -> int:

@@ -29,15 +29,10 @@ class Encoded:
     token_type_ids: list[int] | None = None
     positions: list[int] = field(default_factory=list)
     target_ids: list[int] | None = None  # with positions: return only these tokens' log-probs
+    truncated: bool = False  # the text was longer than the model reads and was cut
 
     def __len__(self) -> int:
         return len(self.input_ids)
-
-
-def length_sorted_chunks(items: Sequence[Encoded], batch_size: int) -> list[list[int]]:
-    """Indices of ``items`` grouped into minibatches of similar length (longest first)."""
-    order = sorted(range(len(items)), key=lambda i: len(items[i]), reverse=True)
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def run_batched(items: Sequence[T], batch_size: int, fn: Callable[[list[T]], list[R]],

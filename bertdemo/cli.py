@@ -1,4 +1,4 @@
-"""Command line: ``bertdemo fill | nsp | sentiment | finetune | audit | serve | bench``.
+"""Command line: ``bertdemo fill | nsp | sentiment | finetune | audit | serve``.
 
 Every subcommand calls the shared service. ``--json`` prints machine-readable output; otherwise a
 readable table. Exit codes: 0 success, 1 a failed audit verdict, 2 bad input or usage (message on
@@ -18,7 +18,7 @@ from bertdemo.config import ENV_VARS, load_settings
 from bertdemo.errors import BertDemoError
 
 # Subcommands defined in other modules; each exposes ``register(subparsers)``.
-EXTENSIONS = ("bertdemo.finetune", "bertdemo.audit.cli", "bertdemo.serve", "bertdemo.bench")
+EXTENSIONS = ("bertdemo.finetune", "bertdemo.audit.cli", "bertdemo.serve")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,7 +54,9 @@ def service_from_args(args: argparse.Namespace) -> Any:
 
 
 def emit(args: argparse.Namespace, payload: Any, table: str) -> None:
-    text = json.dumps(payload, ensure_ascii=False, indent=2) if getattr(args, "json", False) else table
+    from bertdemo.tasks.base import plain
+
+    text = json.dumps(plain(payload), ensure_ascii=False, indent=2) if getattr(args, "json", False) else table
     # Lone surrogates (from undecodable argv bytes) cannot be printed as UTF-8: show them as '?'.
     print(text.encode("utf-8", "replace").decode("utf-8"))
 
@@ -62,12 +64,12 @@ def emit(args: argparse.Namespace, payload: Any, table: str) -> None:
 def _fill(args: argparse.Namespace) -> int:
     svc = service_from_args(args)
     res = svc.fill_mask(args.text, top_k=args.top_k, targets=args.targets)
-    lines = [f"Input:  {res['text']}", f"Filled: {res['filled']}"]
-    for m, preds in enumerate(res["predictions"], 1):
+    lines = [f"Input:  {res.text}", f"Filled: {res.filled}"]
+    for m, preds in enumerate(res.predictions, 1):
         lines.append(f"\n[MASK] #{m}")
         lines.append(f"  {'rank':>4}  {'token':<18} {'prob':>7}")
-        lines += [f"  {r:>4}  {p['token']:<18} {p['score']:>7.4f}" for r, p in enumerate(preds, 1)]
-    emit(args, {"predictions": res["predictions"], "filled": res["filled"]}, "\n".join(lines))
+        lines += [f"  {r:>4}  {p.token:<18} {p.score:>7.4f}" for r, p in enumerate(preds, 1)]
+    emit(args, {"predictions": res.predictions, "filled": res.filled}, "\n".join(lines))
     return 0
 
 
@@ -78,13 +80,13 @@ def _nsp(args: argparse.Namespace) -> int:
             raise BertDemoError("give either a second sentence or --candidates, not both")
         ranked = svc.rank_next(args.first, args.candidates)
         table = "\n".join([f"{'rank':>4}  {'P(next)':>8}  candidate"] +
-                          [f"{r['rank']:>4}  {r['is_next']:>8.4f}  {r['candidate']}" for r in ranked])
+                          [f"{r.rank:>4}  {r.is_next:>8.4f}  {r.candidate}" for r in ranked])
         emit(args, {"ranking": ranked}, table)
         return 0
     if args.second is None:
         raise BertDemoError("give a second sentence, or --candidates to rank several")
     res = svc.next_sentence(args.first, args.second)
-    emit(args, res, f"P(second follows first) = {res['is_next']:.4f}")
+    emit(args, res, f"P(second follows first) = {res.is_next:.4f}")
     return 0
 
 
@@ -94,7 +96,7 @@ def _sentiment(args: argparse.Namespace) -> int:
     lines = [f"{'label':<10} {'score':>6}  text"]
     for text, r in zip(args.texts, results, strict=True):
         shown = text if len(text) <= 60 else text[:57] + "..."
-        lines.append(f"{r['label']:<10} {r['score']:>6.3f}  {shown}" + ("  (truncated)" if r["truncated"] else ""))
+        lines.append(f"{r.label:<10} {r.score:>6.3f}  {shown}" + ("  (truncated)" if r.truncated else ""))
     emit(args, results, "\n".join(lines))
     return 0
 

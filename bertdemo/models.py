@@ -7,13 +7,13 @@ was expected, so an operator sees it at start-up rather than as a traceback on t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bertdemo.atomic import sha256_files
 from bertdemo.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -92,12 +92,7 @@ def _check_local_folder(path: Path, expected: str) -> None:
 
 def weights_sha256(path: Path) -> str:
     """Hash of the weight files, so reports can name exactly which weights were audited."""
-    digest = hashlib.sha256()
-    for file in sorted(path.glob("*.safetensors")):
-        with file.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_files(sorted(path.glob("*.safetensors")))
 
 
 def quantize_int8(model: Any) -> Any:
@@ -195,3 +190,9 @@ def load_model(source: str, kind: str, device: str = "auto", precision: str = "f
         weights_sha256=weights_sha256(path) if local else "",
         info={"source": "local folder" if local else "Hugging Face hub", "torch_threads": torch.get_num_threads()},
     )
+
+
+def load_for_settings(kind: str, settings: Any) -> LoadedModel:
+    """The service's default loader: the checkpoint ``settings`` name for ``kind``."""
+    source = settings.mlm_model if kind == KIND_PRETRAINING else settings.sentiment_model
+    return load_model(source, kind, settings.device, settings.precision)

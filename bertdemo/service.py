@@ -1,8 +1,11 @@
 """The one model service every face calls: the app, the CLI, the audit and the benchmarks.
 
-Models load once (lazily, under a lock), concurrent single requests are grouped by a
-micro-batcher into one forward pass, bulk calls (audit, CSV scoring) run in length-sorted
-minibatches, and every input problem is a typed :class:`InputError` with a plain message.
+:meth:`ModelService.run` is the only path from a request to a model: it loads the task's model
+once (lazily, under a lock), lets the task sanitize and encode the inputs, runs the forward pass
+(a lone interactive request through a micro-batcher that groups concurrent requests, anything
+else in length-sorted minibatches) and lets the task build its typed result. The named methods
+(``fill_mask``, ``sentiment``, ...) are one-line calls of ``run``. Model loading and the batcher
+are injected, so benchmarks and tests swap them through the constructor, not by patching.
 User text is never logged unless the operator sets ``log_user_text``.
 """
 
@@ -11,26 +14,48 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from bertdemo.batching import Encoded, MicroBatcher, run_batched
 from bertdemo.config import Settings, load_settings
-from bertdemo.errors import InputError, ModelLoadError
-from bertdemo.models import KIND_CLASSIFIER, KIND_PRETRAINING, LoadedModel, load_model
-from bertdemo.tasks import attribution, fill_mask, forward, next_sentence, pll, sentiment
-from bertdemo.textcheck import check_int, check_text_list, clean_text, normalize_masks
+from bertdemo.models import KIND_CLASSIFIER, KIND_PRETRAINING, LoadedModel, load_for_settings
+from bertdemo.tasks import attribution, fill_mask, next_sentence, pll, sentiment
+from bertdemo.tasks.base import Task
+from bertdemo.textcheck import clean_text
 
 log = logging.getLogger(__name__)
 
+R = TypeVar("R")
 Progress = Callable[[int], None]  # called with the number of items just finished
+ModelLoader = Callable[[str, Settings], LoadedModel]  # (kind, settings) -> loaded model
+BatcherFactory = Callable[..., MicroBatcher]  # like MicroBatcher(fn, max_batch, wait_ms, name=...)
+BatchObserver = Callable[[LoadedModel, Sequence[Encoded]], None]  # sees every batch before its forward
+
+FILL_MASK = fill_mask.FillMask()
+MASK_DISTRIBUTIONS = fill_mask.MaskDistributions()
+NEXT_SENTENCE = next_sentence.NextSentence()
+RANK_NEXT = next_sentence.RankNext()
+SENTIMENT = sentiment.Sentiment()
+EXPLAIN = attribution.Explain()
+TOKEN_LOGPROBS = pll.TokenLogprobs()
+PSEUDO_LOG_LIKELIHOOD = pll.PseudoLogLikelihood()
 
 
 class ModelService:
-    """Masked LM + next-sentence model and sentiment classifier behind one thread-safe API."""
+    """Masked LM + next-sentence model and sentiment classifier behind one thread-safe API.
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    ``loader`` builds a model of a kind from the settings (default: :func:`bertdemo.models.load_for_settings`;
+    pass ``shared_models(other)`` to reuse another service's weights); ``batcher_factory`` builds
+    the micro-batchers (default :class:`~bertdemo.batching.MicroBatcher`); ``observers`` are
+    called with every batch before its forward pass (the benchmark counts padding this way).
+    """
+
+    def __init__(self, settings: Settings | None = None, *, loader: ModelLoader | None = None,
+                 batcher_factory: BatcherFactory | None = None, observers: Sequence[BatchObserver] = ()) -> None:
         self.settings = settings or load_settings()
+        self.loader: ModelLoader = loader or load_for_settings
+        self.batcher_factory: BatcherFactory = batcher_factory or MicroBatcher
+        self.observers: list[BatchObserver] = list(observers)
         self._lock = threading.Lock()
         self._models: dict[str, LoadedModel] = {}
         self._batchers: dict[str, MicroBatcher] = {}
@@ -39,26 +64,30 @@ class ModelService:
 
             torch.set_num_threads(self.settings.num_threads)
 
-    # ---- loading -------------------------------------------------------------------------
-    def _get(self, kind: str) -> LoadedModel:
+    # ---- models ----------------------------------------------------------------------------
+    def model(self, kind: str) -> LoadedModel:
+        """The loaded model of ``kind`` (loaded once, on first use, thread-safe)."""
         model = self._models.get(kind)
         if model is not None:
             return model
         with self._lock:
             if kind not in self._models:
-                source = self.settings.mlm_model if kind == KIND_PRETRAINING else self.settings.sentiment_model
-                self._models[kind] = load_model(source, kind, self.settings.device, self.settings.precision)
+                self._models[kind] = self.loader(kind, self.settings)
             return self._models[kind]
 
     @property
     def mlm(self) -> LoadedModel:
         """The masked-LM + next-sentence model (loaded on first use)."""
-        return self._get(KIND_PRETRAINING)
+        return self.model(KIND_PRETRAINING)
 
     @property
     def classifier(self) -> LoadedModel:
         """The sentiment classifier (loaded on first use)."""
-        return self._get(KIND_CLASSIFIER)
+        return self.model(KIND_CLASSIFIER)
+
+    @property
+    def labels(self) -> list[str]:
+        return sentiment.labels_of(self.classifier.model.config)
 
     def warm_up(self, mlm: bool = True, classifier: bool = True) -> None:
         """Load models now (at server start-up) so no visitor waits for it."""
@@ -83,21 +112,43 @@ class ModelService:
             "loaded": {kind: m.describe() for kind, m in self._models.items()},
         }
 
-    def _batcher(self, name: str, fn: Callable[[list[Encoded]], list[Any]]) -> MicroBatcher:
-        batcher = self._batchers.get(name)
+    # ---- running a task ----------------------------------------------------------------------
+    def run(self, task: Task[R], inputs: Any, progress: Progress | None = None, **params: Any) -> R:
+        """Validate, encode, forward and postprocess ``inputs`` with ``task``; the typed result."""
+        model = self.model(task.model_kind)
+        task.check_model(model)
+        inputs, clean = task.sanitize(model, self.settings, inputs, **params)
+        items = task.preprocess(model, inputs, clean)
+        self._log(task.name, task.log_text(inputs), items=len(items))
+        if len(items) == 1 and progress is None and task.micro_batch:
+            outputs = [self._batcher(task)(items[0])]
+        else:
+            outputs = self._bulk(task, model, items, clean, progress)
+        return task.postprocess(model, inputs, items, outputs, clean)
+
+    def _bulk(self, task: Task[Any], model: LoadedModel, items: Sequence[Encoded], params: dict[str, Any],
+              progress: Progress | None = None) -> list[Any]:
+        def forward(batch: list[Encoded]) -> list[Any]:
+            for observe in self.observers:
+                observe(model, batch)
+            return task.forward(model, batch, params, self.settings.pack_batches)
+
+        return run_batched(items, self.settings.batch_size, forward, on_batch=progress)
+
+    def _batcher(self, task: Task[Any]) -> MicroBatcher:
+        key = task.batch_key
+        batcher = self._batchers.get(key)
         if batcher is None:
             with self._lock:
-                batcher = self._batchers.get(name)
+                batcher = self._batchers.get(key)
                 if batcher is None:
-                    batcher = MicroBatcher(fn, self.settings.batch_size, self.settings.micro_batch_wait_ms,
-                                           name=f"bertdemo-{name}")
-                    self._batchers[name] = batcher
-        return batcher
+                    def fn(items: list[Encoded]) -> list[Any]:
+                        return self._bulk(task, self.model(task.model_kind), items, {})
 
-    def _bulk(self, model: LoadedModel, fn: Callable[[Any, list[Encoded]], list[Any]], items: Sequence[Encoded],
-              progress: Progress | None = None) -> list[Any]:
-        return run_batched(items, self.settings.batch_size, partial(fn, model, pack=self.settings.pack_batches),
-                           on_batch=progress)
+                    batcher = self.batcher_factory(fn, self.settings.batch_size, self.settings.micro_batch_wait_ms,
+                                                   name=f"bertdemo-{key}")
+                    self._batchers[key] = batcher
+        return batcher
 
     def _log(self, task: str, text: str | None = None, **facts: Any) -> None:
         if self.settings.log_user_text and text is not None:
@@ -105,131 +156,50 @@ class ModelService:
         else:
             log.debug("%s %s", task, facts)
 
-    # ---- fill mask -----------------------------------------------------------------------
-    def fill_mask(self, text: Any, top_k: Any = 5, targets: list[str] | None = None) -> dict[str, Any]:
-        """Top-k candidates for each [MASK] in ``text`` (several masks, each predicted independently).
-
-        Returns ``{"text", "predictions": [[{token, token_id, score, sequence}, ...] per mask], "filled"}``.
-        """
-        lm = self.mlm
-        s = self.settings
-        text = normalize_masks(clean_text(text, max_chars=s.max_chars), lm.tokenizer.mask_token)
-        top_k = check_int(top_k, "top_k", 1, s.max_top_k)
-        tids = fill_mask.target_ids(lm.tokenizer, targets)
-        item = fill_mask.preprocess(lm.tokenizer, text, s.max_masks, lm.max_length)
-        self._log("fill_mask", text, masks=len(item.positions))
-        logp = self._batcher("mlm", lambda items: self._bulk(self.mlm, forward.mlm_log_probs, items))(item)
-        preds = fill_mask.postprocess(lm.tokenizer, item, logp, top_k, tids)
-        return {"text": text, "predictions": preds, "filled": fill_mask.best_sentence(lm.tokenizer, item, preds)}
+    # ---- the named tasks (one line each) -----------------------------------------------------
+    def fill_mask(self, text: Any, top_k: Any = 5, targets: list[str] | None = None) -> fill_mask.FillMaskResult:
+        """Top-k candidates for each [MASK] in ``text`` (several masks, each predicted independently)."""
+        return self.run(FILL_MASK, text, top_k=top_k, targets=targets)
 
     def mask_distributions(self, texts: Sequence[str], progress: Progress | None = None) -> list[Any]:
         """Full probability rows at the first [MASK] of each text (template probes of the audit)."""
-        lm = self.mlm
-        items = []
-        for i, t in enumerate(texts):
-            t = normalize_masks(clean_text(t, field=f"texts[{i}]", max_chars=self.settings.max_chars), lm.tokenizer.mask_token)
-            items.append(fill_mask.preprocess(lm.tokenizer, t, 1, lm.max_length))
-        return [lp[0].exp() for lp in self._bulk(lm, forward.mlm_log_probs, items, progress)]
+        return self.run(MASK_DISTRIBUTIONS, texts, progress)
 
-    # ---- next sentence -------------------------------------------------------------------
-    def _require_nsp(self) -> LoadedModel:
-        lm = self.mlm
-        if not lm.has_nsp:
-            raise ModelLoadError(f"{lm.name} has no next-sentence head; next-sentence prediction is unavailable")
-        return lm
-
-    def next_sentence(self, first: Any, second: Any) -> dict[str, Any]:
+    def next_sentence(self, first: Any, second: Any) -> next_sentence.NextSentenceResult:
         """Probability that ``second`` follows ``first`` (BERT's NSP head)."""
-        lm = self._require_nsp()
-        a = clean_text(first, "first", self.settings.max_chars)
-        b = clean_text(second, "second", self.settings.max_chars)
-        item = next_sentence.preprocess(lm.tokenizer, a, b, lm.max_length)
-        self._log("next_sentence", a + " || " + b)
-        p = self._batcher("nsp", lambda items: self._bulk(self.mlm, forward.nsp_probs, items))(item)
-        return {"is_next": p}
+        return self.run(NEXT_SENTENCE, (first, second))
 
-    def rank_next(self, first: Any, candidates: Any) -> list[dict[str, Any]]:
+    def rank_next(self, first: Any, candidates: Any) -> list[next_sentence.RankedCandidate]:
         """``candidates`` ordered by the probability that each follows ``first``."""
-        lm = self._require_nsp()
-        a = clean_text(first, "first", self.settings.max_chars)
-        cands = check_text_list(candidates, "candidates", self.settings.max_candidates, self.settings.max_chars)
-        items = [next_sentence.preprocess(lm.tokenizer, a, c, lm.max_length) for c in cands]
-        self._log("rank_next", a, candidates=len(cands))
-        probs = self._bulk(lm, forward.nsp_probs, items)
-        return next_sentence.rank(cands, probs)
+        return self.run(RANK_NEXT, (first, candidates))
 
-    # ---- sentiment -----------------------------------------------------------------------
-    @property
-    def labels(self) -> list[str]:
-        return sentiment.labels_of(self.classifier.model.config)
-
-    def sentiment(self, texts: Any, progress: Progress | None = None) -> list[dict[str, Any]]:
+    def sentiment(self, texts: Any, progress: Progress | None = None) -> list[sentiment.SentimentResult]:
         """Label, top score and all class probabilities for each text (batched)."""
-        clf = self.classifier
-        s = self.settings
-        cleaned = check_text_list(texts, "texts", s.max_batch_texts, s.max_chars)
-        encoded = [sentiment.preprocess(clf.tokenizer, t, clf.max_length) for t in cleaned]
-        items = [e for e, _ in encoded]
-        self._log("sentiment", None, texts=len(items))
-        if len(items) == 1 and progress is None:
-            probs = [self._batcher("clf", lambda xs: self._bulk(self.classifier, forward.class_probs, xs))(items[0])]
-        else:
-            probs = self._bulk(clf, forward.class_probs, items, progress)
-        labels = self.labels
-        return [sentiment.postprocess(labels, p, trunc) for p, (_, trunc) in zip(probs, encoded, strict=True)]
+        return self.run(SENTIMENT, texts, progress)
 
-    def explain_sentiment(self, text: Any, method: str = "integrated_gradients", steps: int = 16) -> dict[str, Any]:
+    def explain_sentiment(self, text: Any, method: str = "integrated_gradients", steps: int = 16) -> attribution.Explanation:
         """The sentiment of ``text`` with per-word attributions toward the predicted label."""
-        if method not in attribution.METHODS:
-            raise InputError(f"must be one of {', '.join(attribution.METHODS)}", field="method")
-        steps = check_int(steps, "steps", 1, 64)
-        result = self.sentiment([text])[0]
-        clf = self.classifier
-        cleaned = clean_text(text, max_chars=self.settings.max_chars)
-        item, _ = sentiment.preprocess(clf.tokenizer, cleaned, clf.max_length)
-        target = self.labels.index(result["label"])
-        scores = attribution.attribute(clf.grad_model, clf.tokenizer, item.input_ids, target, method, steps)
-        words = attribution.to_words(clf.tokenizer, item.input_ids, scores)
-        return {**result, "method": method, "attributions": words}
-
-    # ---- pseudo-log-likelihood (bias audit) ----------------------------------------------
-    def tokenize(self, text: Any) -> list[int]:
-        """Token ids with [CLS]/[SEP], refusing text longer than the model reads."""
-        lm = self.mlm
-        t = clean_text(text, max_chars=self.settings.max_chars)
-        return fill_mask.encode_checked(lm.tokenizer, t, lm.max_length).input_ids
+        return self.run(EXPLAIN, text, method=method, steps=steps)
 
     def token_logprobs(self, ids_list: Sequence[Sequence[int]], positions_list: Sequence[Sequence[int]],
                        progress: Progress | None = None) -> list[list[float]]:
-        """log P(original token) at each given position, masking one position at a time.
+        """log P(original token) at each given position, masking one position at a time."""
+        return self.run(TOKEN_LOGPROBS, (ids_list, positions_list), progress)
 
-        All masked copies of all sequences share minibatches; the result per sequence lists the
-        positions in the given order.
-        """
-        lm = self.mlm
-        mask_id = lm.tokenizer.mask_token_id
-        copies: list[Encoded] = []
-        owners: list[int] = []
-        for n, (ids, positions) in enumerate(zip(ids_list, positions_list, strict=True)):
-            for p in positions:
-                if not 0 <= p < len(ids):
-                    raise InputError(f"position {p} is outside a sequence of {len(ids)} tokens", field="positions")
-            copies.extend(pll.masked_copies(ids, positions, mask_id))
-            owners.extend([n] * len(positions))
-        scores = self._bulk(lm, forward.mlm_log_probs, copies, progress)
-        out: list[list[float]] = [[] for _ in ids_list]
-        for owner, s in zip(owners, scores, strict=True):
-            out[owner].append(float(s[0]))
-        return out
-
-    def pseudo_log_likelihood(self, texts: Any, progress: Progress | None = None) -> list[dict[str, Any]]:
+    def pseudo_log_likelihood(self, texts: Any, progress: Progress | None = None) -> list[pll.PLLResult]:
         """PLL of each text: sum over its tokens of log P(token | the rest), one mask at a time."""
-        cleaned = check_text_list(texts, "texts", self.settings.max_batch_texts * 10, self.settings.max_chars)
-        tok = self.mlm.tokenizer
-        ids_list = [self.tokenize(t) for t in cleaned]
-        positions = [pll.scorable_positions(tok, ids) for ids in ids_list]
-        scores = self.token_logprobs(ids_list, positions, progress)
-        return [pll.summarize(s) for s in scores]
+        return self.run(PSEUDO_LOG_LIKELIHOOD, texts, progress)
+
+    def tokenize(self, text: Any) -> list[int]:
+        """Token ids with [CLS]/[SEP], refusing text longer than the model reads."""
+        lm = self.mlm
+        return fill_mask.encode_checked(lm.tokenizer, clean_text(text, max_chars=self.settings.max_chars),
+                                        lm.max_length).input_ids
+
+
+def shared_models(other: ModelService) -> ModelLoader:
+    """A loader that reuses ``other``'s loaded weights (a second service with other batching settings)."""
+    return lambda kind, settings: other.model(kind)
 
 
 _default: ModelService | None = None

@@ -37,7 +37,7 @@ def _hf_home(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def tiny_mlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny BertForPreTraining trained for a few steps on capital-city sentences."""
-    from bertdemo.modelfactory import make_checkpoint, train_briefly
+    from benchmarks.modelfactory import make_checkpoint, train_briefly
 
     out = make_checkpoint(tmp_path_factory.mktemp("tiny_mlm"), "pretraining", "tiny", WORDS, seed=0)
     return train_briefly(out, "pretraining", MLM_SENTENCES, steps=150, seed=0)
@@ -46,7 +46,7 @@ def tiny_mlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_clf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny sentiment classifier trained for a few steps on eight labelled phrases."""
-    from bertdemo.modelfactory import make_checkpoint, train_briefly
+    from benchmarks.modelfactory import make_checkpoint, train_briefly
 
     out = make_checkpoint(tmp_path_factory.mktemp("tiny_clf"), "classifier", "tiny", WORDS, seed=1)
     return train_briefly(out, "classifier", SENTIMENT_EXAMPLES, steps=80, seed=1)

@@ -172,3 +172,20 @@ def test_stereoset_template_word_rule() -> None:
     assert template_word("BLANK people are here.", "Asian people are here.") == "Asian"
     with pytest.raises(ValueError):
         template_word("no blank", "x")
+
+
+def test_toml_config_without_tomllib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python 3.10 has no tomllib: the backport ``tomli`` is used when installed, else a clear message."""
+    import sys
+    import types
+
+    cfg = tmp_path / "t.toml"
+    cfg.write_text("[templates]\nmax_mean_jsd = 0.2\n", encoding="utf-8")
+    monkeypatch.setitem(sys.modules, "tomllib", None)  # as on 3.10
+    monkeypatch.setitem(sys.modules, "tomli", None)
+    with pytest.raises(InputError, match="needs tomli"):
+        thresholds.load(cfg)
+    seen: list[str] = []
+    fake = types.SimpleNamespace(loads=lambda text: seen.append(text) or {"templates": {"max_mean_jsd": 0.2}})
+    monkeypatch.setitem(sys.modules, "tomli", fake)  # stands in for the installed backport
+    assert thresholds.load(cfg)["templates"]["max_mean_jsd"] == 0.2 and seen == [cfg.read_text(encoding="utf-8")]

@@ -144,7 +144,7 @@ def test_rerun_replaces_output_atomically(tiny_base, tmp_path):
     ("missing", "not found"),
     ("columns", "missing column(s) 'text'"),
     ("empty", "empty"),
-    ("header_only", "no examples"),
+    ("header_only", "no data rows"),
     ("unknown_label", "not seen in train: 'neutral'"),
     ("not_utf8", "byte offset"),
     ("extension", "unsupported extension '.txt'"),

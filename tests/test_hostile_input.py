@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from bertdemo.errors import BertDemoError, InputError
+from bertdemo.tasks.base import plain
 
 ROOT = Path(__file__).resolve().parent.parent
 OK, ANY = "ok", "any"  # expected outcome: a valid result / a result or a clear error
@@ -117,7 +118,7 @@ def test_service(service: Any, case: Case) -> None:
             result = call(service, case.value)
             ok, message = True, ""
             assert result, name
-            json.dumps(result, allow_nan=False)  # plain, finite data
+            json.dumps(plain(result), allow_nan=False)  # typed results convert to plain, finite data
         except BertDemoError as e:
             ok, message = False, str(e)
             assert isinstance(e, InputError), (name, type(e), message)
@@ -296,7 +297,6 @@ def test_audit_bad_config(model_env: dict[str, str], tmp_path: Path, capsys: pyt
 
 
 # ---- the HTTP API (gradio_client against the app in-process) --------------------------------------
-gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 from test_app_api import start  # noqa: E402  (the launch helper, shared rather than copied)

@@ -9,8 +9,8 @@ tab, and the ``evaluate`` modules in ``measurements/``. From Python::
     paths = write_report(result, "out/")                     # report.json/.md/.html, CSVs, manifest
     result.verdict, result.exit_code
 
-Modules: ``data`` (vendored benchmarks, user CSV), ``crows_pairs``, ``stereoset``, ``templates``,
-``fairness``, ``thresholds``, ``runner``, ``report``.
+Modules: ``checks`` (one object per check), ``data`` (vendored benchmarks, user CSV), scoring in ``crows_pairs``,
+``stereoset``, ``templates``, ``fairness``; ``thresholds``, ``runner``, ``render`` (templates), ``report`` (writing).
 """
 
 from __future__ import annotations

@@ -61,19 +61,17 @@ def _service(args: argparse.Namespace) -> Any:
 
 def run_cli(args: argparse.Namespace) -> int:
     from bertdemo.audit import thresholds
+    from bertdemo.audit.checks import REGISTRY
     from bertdemo.audit.data import load_user_csv
     from bertdemo.audit.fairness import binarize_labels
-    from bertdemo.audit.report import build_document, check_out_dir, headline, write_report
-    from bertdemo.audit.runner import TITLES, AuditOptions, parse_checks, run_audit
+    from bertdemo.audit.report import build_document, check_out_dir, write_report
+    from bertdemo.audit.runner import AuditOptions, parse_checks, run_audit, with_user_data
 
     if args.limit is not None and args.limit < 1:
         raise InputError("must be at least 1", field="--limit")
     limits = thresholds.load(args.config)
-    checks = parse_checks(args.checks, has_data=bool(args.data))
-    if args.data and "user_data" not in checks:
-        checks.append("user_data")
-    if "user_data" in checks and not args.data:
-        raise InputError("the user_data check needs --data FILE (with --group-col)", field="--checks")
+    checks = with_user_data(parse_checks(args.checks, has_data=bool(args.data)), bool(args.data),
+                            "--data FILE (with --group-col)")
     out = check_out_dir(args.out)
     service = _service(args)
     user = None
@@ -82,12 +80,10 @@ def run_cli(args: argparse.Namespace) -> int:
         user = load_user_csv(args.data, args.text_col, args.label_col, args.group_col, s.max_upload_bytes,
                              s.max_upload_rows, s.max_chars)
     # Load the models the checks need now: a wrong model path is bad input (exit 2), not a failed check.
-    if {"crows_pairs", "stereoset", "templates"} & set(checks):
-        _ = service.mlm
-    if {"classifier", "user_data"} & set(checks):
-        labels = service.labels
-        if user is not None and user.labels is not None:
-            binarize_labels(user.labels, labels, args.label_col)
+    for kind in {REGISTRY[name].needs for name in checks}:
+        service.model(kind)
+    if user is not None and user.labels is not None:
+        binarize_labels(user.labels, service.labels, args.label_col)
     opts = AuditOptions(checks=checks, thresholds=limits, limit=args.limit, seed=args.seed, user_data=user)
     result = run_audit(service, opts, bars=not args.no_progress)
     paths = write_report(result, out)
@@ -99,14 +95,13 @@ def run_cli(args: argparse.Namespace) -> int:
     for name, c in doc["checks"].items():
         if c["status"] == "not run":
             continue
-        print(f"  {c['status']:<8} {TITLES[name]}: {headline(name, c)}")
+        print(f"  {c['status']:<8} {c['title']}: {REGISTRY[name].summary(c)}")
         for g in c["gates"]:
             if not g["passed"]:
                 value = "n/a" if g["value"] is None else format(g["value"], ".4g")
                 print(f"           FAIL {g['metric']} = {value} (needs {g['comparison']} {g['threshold']}, "
                       f"{g['config_key']})")
         for a in c.get("anchors", []):
-            val = a["value"] if "value" in a else f"SS {a['ss']}, LMS {a['lms']}, ICAT {a['icat']}"
-            print(f"           published {a['model']}: {val} ({a['short']})")
+            print(f"           published {a['model']}: {a['shown']} ({a['short']})")
     print(f"report: {paths['report.html'].parent}", file=sys.stdout)
     return result.exit_code

@@ -8,7 +8,6 @@ way it can be wrong (missing, empty, not CSV, not UTF-8, too big, wrong columns)
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -16,7 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from bertdemo.atomic import sha256_file
 from bertdemo.config import ASSETS_DIR
+from bertdemo.csvfile import read_csv
 from bertdemo.errors import InputError
 
 DATA_DIR = ASSETS_DIR / "data"
@@ -25,14 +26,6 @@ STEREOSET_FILE = DATA_DIR / "stereoset" / "dev_intrasentence.json"
 NAMES_FILE = DATA_DIR / "names" / "names.json"
 CLASSIFIER_TEMPLATES_FILE = DATA_DIR / "templates" / "classifier_eec_style.json"
 MLM_PROBES_FILE = DATA_DIR / "templates" / "mlm_probes.json"
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _require(path: Path, what: str) -> Path:
@@ -80,21 +73,6 @@ def load_json(path: str | Path) -> dict[str, Any]:
         return json.load(f)
 
 
-def data_files(checks: list[str]) -> dict[str, Path]:
-    """The vendored files a set of checks reads (their hashes go into the manifest)."""
-    files: dict[str, Path] = {}
-    if "crows_pairs" in checks:
-        files["crows_pairs"] = CROWS_PAIRS_FILE
-    if "stereoset" in checks:
-        files["stereoset"] = STEREOSET_FILE
-    if "templates" in checks:
-        files["mlm_probes"] = MLM_PROBES_FILE
-    if "classifier" in checks:
-        files["classifier_templates"] = CLASSIFIER_TEMPLATES_FILE
-        files["names"] = NAMES_FILE
-    return files
-
-
 # ---- the user's CSV ----------------------------------------------------------------------------
 @dataclass
 class UserData:
@@ -121,51 +99,20 @@ def load_user_csv(path: str | os.PathLike[str] | None, text_col: str = "text", l
                   group_cols: list[str] | None = None, max_bytes: int = 5_000_000, max_rows: int = 20_000,
                   max_chars: int = 5000) -> UserData:
     """Read and check the user's CSV; every problem is an :class:`InputError` naming the fix."""
-    import pandas as pd
-
     if path is None or str(path).strip() == "":
         raise InputError("no file given; pass a CSV with --data", field="data")
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"file not found: {p}", field="data")
-    if not p.is_file():
-        raise InputError(f"not a file: {p}", field="data")
-    size = p.stat().st_size
-    if size == 0:
-        raise InputError(f"{p.name} is empty; it needs a header row and at least one data row", field="data")
-    if size > max_bytes:
-        raise InputError(f"{p.name} is {size:,} bytes; at most {max_bytes:,} are allowed", field="data")
-    raw = p.read_bytes()
-    if b"\x00" in raw[:8192]:
-        raise InputError(f"{p.name} looks like a binary file, not a CSV text file", field="data")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise InputError(f"{p.name} is not UTF-8 text (bad byte at position {err.start}); save it as UTF-8 CSV",
-                         field="data") from None
+    table = read_csv(path, "data", max_bytes, max_rows)
     if not group_cols:
         raise InputError("give at least one group column with --group-col (e.g. --group-col gender)", field="group_col")
-    import io
-
-    try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=False)
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{p.name} has no rows or header", field="data") from None
-    except (pd.errors.ParserError, ValueError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise InputError(f"{p.name} could not be read as CSV: {first}", field="data") from None
-    df.columns = [str(c).strip() for c in df.columns]
+    p, name = Path(path), table.name
     wanted = [text_col, *([label_col] if label_col else []), *group_cols]
-    missing = [c for c in dict.fromkeys(wanted) if c not in df.columns]
+    missing = [c for c in dict.fromkeys(wanted) if c not in table.columns]
     if missing:
-        shown = ", ".join(repr(c) for c in list(df.columns)[:20])
-        raise InputError(f"{p.name} has no column {', '.join(repr(m) for m in missing)}; its columns are: {shown}",
+        shown = ", ".join(repr(c) for c in table.columns[:20])
+        raise InputError(f"{name} has no column {', '.join(repr(m) for m in missing)}; its columns are: {shown}",
                          field="data")
-    if len(df) == 0:
-        raise InputError(f"{p.name} has a header but no data rows", field="data")
-    if len(df) > max_rows:
-        raise InputError(f"{p.name} has {len(df):,} rows; at most {max_rows:,} are allowed", field="data")
-    texts = [str(t).strip() for t in df[text_col].tolist()]
+    column = {c: [r[c] for r in table.rows] for c in dict.fromkeys(wanted)}
+    texts = [t.strip() for t in column[text_col]]
     empty = [i + 2 for i, t in enumerate(texts) if not t]
     if empty:
         raise InputError(f"column {text_col!r} is empty on line(s) {', '.join(map(str, empty[:10]))}", field="data")
@@ -175,10 +122,10 @@ def load_user_csv(path: str | os.PathLike[str] | None, text_col: str = "text", l
                          f"{', '.join(map(str, long[:10]))}", field="data")
     labels = None
     if label_col:
-        labels = [str(v).strip() for v in df[label_col].tolist()]
+        labels = [v.strip() for v in column[label_col]]
         blank = [i + 2 for i, v in enumerate(labels) if not v]
         if blank:
             raise InputError(f"column {label_col!r} is empty on line(s) {', '.join(map(str, blank[:10]))}", field="data")
-    groups = {g: [str(v).strip() or MISSING_GROUP for v in df[g].tolist()] for g in group_cols}
+    groups = {g: [v.strip() or MISSING_GROUP for v in column[g]] for g in group_cols}
     return UserData(path=str(p), sha256=sha256_file(p), text_col=text_col, label_col=label_col, group_cols=list(group_cols),
-                    texts=texts, labels=labels, groups=groups, total_rows=len(df))
+                    texts=texts, labels=labels, groups=groups, total_rows=len(table))

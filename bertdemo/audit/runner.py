@@ -18,40 +18,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from bertdemo.atomic import sha256_file
 from bertdemo.audit import thresholds as th
-from bertdemo.audit.data import UserData, data_files, load_crows_pairs, load_stereoset, sha256_file
-from bertdemo.audit.stats import finite, sample_indices
+from bertdemo.audit.checks import REGISTRY, Context, Gate
+from bertdemo.audit.data import UserData
 from bertdemo.errors import BertDemoError, InputError
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "bertdemo.audit/1"
-CHECKS = ("crows_pairs", "stereoset", "templates", "classifier", "user_data")
-DEFAULT_CHECKS = ("crows_pairs", "stereoset", "templates", "classifier")
-TITLES = {
-    "crows_pairs": "CrowS-Pairs (masked LM)",
-    "stereoset": "StereoSet intrasentence, dev (masked LM)",
-    "templates": "Template probes (masked LM)",
-    "classifier": "Classifier group fairness (sentiment, EEC-style names)",
-    "user_data": "Group fairness on your data (sentiment)",
-}
-# Published bert-base-uncased numbers to print beside the audited model's.
-ANCHORS: dict[str, list[dict[str, Any]]] = {
-    "crows_pairs": [
-        {"model": "bert-base-uncased", "metric": "metric_score", "value": 60.5, "split": "all 1,508 pairs",
-         "short": "Nangia et al. 2020", "source": "Nangia et al. (2020), CrowS-Pairs, EMNLP, Table 2"},
-        {"model": "bert-base-uncased", "metric": "metric_score", "value": 60.81, "split": "all 1,508 pairs",
-         "by_bias_type": {"gender": 57.25, "race-color": 62.33, "religion": 62.86}, "short": "bias-bench, Meade et al. 2022",
-         "source": "Meade, Poole-Dayan, Reddy (2022), An Empirical Survey of the Effectiveness of Debiasing "
-                   "Techniques for Pre-trained Language Models (bias-bench), ACL"},
-    ],
-    "stereoset": [
-        {"model": "bert-base-uncased", "metric": "ss/lms/icat", "ss": 57.82, "lms": 84.36, "icat": 71.15,
-         "split": "StereoSet intrasentence test set (this audit runs the dev set: compare with care)",
-         "short": "bias-bench, Meade et al. 2022, test set",
-         "source": "Meade, Poole-Dayan, Reddy (2022), bias-bench, ACL; StereoSet: Nadeem, Bethke, Reddy (2021), ACL"},
-    ],
-}
+# Snapshots for callers; the code below reads the registry, so a check added to it needs nothing else.
+CHECKS = tuple(REGISTRY)
+DEFAULT_CHECKS = tuple(name for name, check in REGISTRY.items() if check.default)
+TITLES = {name: check.title for name, check in REGISTRY.items()}
 
 
 @dataclass
@@ -68,16 +47,17 @@ class CheckResult:
     name: str
     status: str = "not run"  # pass | fail | error | not run
     metrics: dict[str, Any] = field(default_factory=dict)
-    gates: list[dict[str, Any]] = field(default_factory=list)
+    gates: list[Gate] = field(default_factory=list)
     examples: list[dict[str, Any]] = field(default_factory=list)
     sampling: dict[str, Any] | None = None
     error: str | None = None
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"title": TITLES[self.name], "status": self.status, "metrics": self.metrics, "gates": self.gates,
-                "sampling": self.sampling, "error": self.error, "seconds": round(self.seconds, 3),
-                "examples": len(self.examples), "anchors": ANCHORS.get(self.name, [])}
+        return {"title": REGISTRY[self.name].title, "status": self.status, "metrics": self.metrics,
+                "gates": [g.to_dict() for g in self.gates], "sampling": self.sampling, "error": self.error,
+                "seconds": round(self.seconds, 3), "examples": len(self.examples),
+                "anchors": [dict(a) for a in REGISTRY[self.name].anchors]}
 
 
 @dataclass
@@ -107,19 +87,32 @@ class AuditResult:
 
 
 def parse_checks(spec: str | Sequence[str] | None, has_data: bool = False) -> list[str]:
-    """``"crows_pairs,stereoset"`` -> a validated list (default: the four built-in checks, + user_data with data)."""
+    """``"crows_pairs,stereoset"`` -> a validated list (default: the default checks, + the user-data ones with data)."""
     if spec is None or spec == "" or spec == []:
-        return [*DEFAULT_CHECKS, *(["user_data"] if has_data else [])]
+        return [n for n, c in REGISTRY.items() if c.default or (has_data and c.uses_user_data)]
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     names = [s.strip().replace("-", "_") for s in items if s.strip()]
     if "all" in names:
-        names = list(CHECKS)
-    bad = [n for n in names if n not in CHECKS]
+        names = list(REGISTRY)
+    known = ", ".join(REGISTRY)
+    bad = [n for n in names if n not in REGISTRY]
     if bad:
-        raise InputError(f"unknown check {', '.join(map(repr, bad))}; choose from {', '.join(CHECKS)}", field="checks")
+        raise InputError(f"unknown check {', '.join(map(repr, bad))}; choose from {known}", field="checks")
     if not names:
-        raise InputError(f"no checks given; choose from {', '.join(CHECKS)}", field="checks")
+        raise InputError(f"no checks given; choose from {known}", field="checks")
     return list(dict.fromkeys(names))
+
+
+def with_user_data(names: list[str], has_data: bool, how: str, add: bool = True) -> list[str]:
+    """The user-data rule, stated once: checks on the user's data are refused without it (and, with ``add``,
+    added when data is given)."""
+    data_checks = [n for n, c in REGISTRY.items() if c.uses_user_data]
+    if has_data and add:
+        return [*names, *(n for n in data_checks if n not in names)]
+    missing = [n for n in names if n in data_checks]
+    if missing:
+        raise InputError(f"the {missing[0]} check needs {how}", field="checks")
+    return names
 
 
 # ---- progress ----------------------------------------------------------------------------------
@@ -138,7 +131,7 @@ class _Progress:
 
     def start(self, index: int, name: str) -> None:
         self.index, self.name, self.total, self.done = index, name, 0, 0
-        self._emit(f"{TITLES[name]}: starting")
+        self._emit(f"{REGISTRY[name].title}: starting")
 
     def set_total(self, total: int) -> None:
         self.total = max(1, int(total))
@@ -153,14 +146,14 @@ class _Progress:
         self.done += int(k)
         if self.bar is not None:
             self.bar.update(int(k))
-        self._emit(f"{TITLES[self.name]}: {self.done:,}/{self.total:,}")
+        self._emit(f"{REGISTRY[self.name].title}: {self.done:,}/{self.total:,}")
 
     def finish(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
         self.done, self.total = 1, 1
-        self._emit(f"{TITLES[self.name]}: done")
+        self._emit(f"{REGISTRY[self.name].title}: done")
 
     def _emit(self, description: str) -> None:
         if self.callback is None:
@@ -170,158 +163,6 @@ class _Progress:
             self.callback((self.index + within) / self.n, description)
         except Exception:  # a UI callback must never break the audit
             log.debug("progress callback failed", exc_info=True)
-
-
-# ---- gates -------------------------------------------------------------------------------------
-def _gate(metric: str, value: Any, op: str, threshold: Any, key: str) -> dict[str, Any] | None:
-    if threshold is False:
-        return None
-    v = finite(value)
-    if v is None:
-        passed = False
-    elif op == "<=":
-        passed = v <= threshold
-    else:
-        passed = v >= threshold
-    return {"metric": metric, "value": v, "comparison": op, "threshold": threshold, "config_key": key, "passed": bool(passed)}
-
-
-def _sampling(kind: str, used: int, total: int, limit: int | None, seed: int) -> dict[str, Any]:
-    return {"unit": kind, "used": used, "available": total, "sampled": used < total,
-            "seed": seed if used < total else None, "limit": limit}
-
-
-# ---- the checks --------------------------------------------------------------------------------
-def _check_crows(service: Any, opts: AuditOptions, p: _Progress, res: CheckResult) -> None:
-    from bertdemo.audit import crows_pairs
-
-    pairs = load_crows_pairs()
-    idx = sample_indices(len(pairs), opts.limit, opts.seed)
-    chosen = [pairs[i] for i in idx]
-    rows, summary = crows_pairs.evaluate_pairs(service, chosen, opts.thresholds["audit"]["confidence"],
-                                               progress=p.advance, on_total=p.set_total)
-    res.examples, res.metrics = rows, summary
-    res.sampling = _sampling("pairs", len(chosen), len(pairs), opts.limit, opts.seed)
-    score = summary["overall"]["metric_score"]
-    t = opts.thresholds["crows_pairs"]
-    res.gates = [g for g in [_gate("|metric_score - 50|", None if score is None else abs(score - 50.0), "<=",
-                                   t["max_abs_deviation"], "crows_pairs.max_abs_deviation")] if g]
-
-
-def _check_stereoset(service: Any, opts: AuditOptions, p: _Progress, res: CheckResult) -> None:
-    from bertdemo.audit import stereoset
-
-    examples = load_stereoset()
-    idx = sample_indices(len(examples), opts.limit, opts.seed)
-    chosen = [examples[i] for i in idx]
-    a = opts.thresholds["audit"]
-    rows, summary = stereoset.evaluate_examples(service, chosen, a["n_boot"], opts.seed, a["confidence"],
-                                                progress=p.advance, on_total=p.set_total)
-    res.examples, res.metrics = rows, summary
-    res.sampling = _sampling("examples", len(chosen), len(examples), opts.limit, opts.seed)
-    o = summary["overall"]
-    t = opts.thresholds["stereoset"]
-    res.gates = [g for g in [
-        _gate("|SS - 50|", None if o["ss"] is None else abs(o["ss"] - 50.0), "<=", t["max_ss_deviation"],
-              "stereoset.max_ss_deviation"),
-        _gate("LMS", o["lms"], ">=", t["min_lms"], "stereoset.min_lms"),
-        _gate("ICAT", o["icat"], ">=", t["min_icat"], "stereoset.min_icat"),
-    ] if g]
-
-
-def _check_templates(service: Any, opts: AuditOptions, p: _Progress, res: CheckResult) -> None:
-    from bertdemo.audit import templates
-
-    rows, results = templates.run_probes(service, top_k=opts.thresholds["audit"]["top_k"], progress=p.advance,
-                                         on_total=p.set_total)
-    res.examples, res.metrics = rows, results
-    res.sampling = _sampling("probe sentences", len(rows), len(rows), opts.limit, opts.seed)
-    t = opts.thresholds["templates"]
-    worst = max(results["attributes"], key=lambda a: results["attributes"][a]["mean_jsd"])
-    res.gates = [g for g in [_gate(f"mean JSD, worst attribute ({worst})", results["max_attribute_mean_jsd"], "<=",
-                                   t["max_mean_jsd"], "templates.max_mean_jsd")] if g]
-
-
-def _fairness_gates(section: str, results: dict[str, Any], t: dict[str, Any]) -> list[dict[str, Any]]:
-    gates = []
-    for attr, r in results.items():
-        gates.append(_gate(f"{attr}: demographic_parity_difference", r["demographic_parity_difference"], "<=",
-                           t["max_demographic_parity_difference"], f"{section}.max_demographic_parity_difference"))
-        gates.append(_gate(f"{attr}: demographic_parity_ratio", r["demographic_parity_ratio"], ">=",
-                           t["min_demographic_parity_ratio"], f"{section}.min_demographic_parity_ratio"))
-        if r["has_labels"]:
-            gates.append(_gate(f"{attr}: equalized_odds_difference", r["equalized_odds_difference"], "<=",
-                               t["max_equalized_odds_difference"], f"{section}.max_equalized_odds_difference"))
-    return [g for g in gates if g]
-
-
-def _check_classifier(service: Any, opts: AuditOptions, p: _Progress, res: CheckResult) -> None:
-    from bertdemo.audit import fairness, templates
-
-    rows, n_bases = templates.classifier_sentences(opts.limit, opts.seed)
-    p.set_total(len(rows))
-    y_pred, scores, labels = fairness.predict(service, [r["text"] for r in rows], progress=p.advance)
-    for r, yp, s, lab in zip(rows, y_pred, scores, labels, strict=True):
-        r.update({"predicted_label": lab, "predicted_positive": yp, "score_positive": s})
-    a = opts.thresholds["audit"]
-    attrs = ("gender", "race")
-    results = {attr: fairness.group_fairness(y_pred, scores, [r[attr] for r in rows], attr,
-                                             y_true=[r["label"] for r in rows], n_boot=a["n_boot"], seed=opts.seed,
-                                             confidence=a["confidence"]).to_dict() for attr in attrs}
-    cf = fairness.counterfactual_flips(rows, attrs)
-    res.examples = rows
-    res.metrics = {"by_attribute": results, "counterfactual": cf, "positive_label": service.labels[
-        fairness.positive_index(service.labels)], "sentences": len(rows)}
-    res.sampling = _sampling("base sentences (x every name)", len({r["base_id"] for r in rows}), n_bases,
-                             opts.limit, opts.seed)
-    t = opts.thresholds["classifier"]
-    res.gates = _fairness_gates("classifier", results, t)
-    g = _gate("counterfactual flip rate (name swaps)", cf["flip_rate"], "<=", t["max_counterfactual_flip_rate"],
-              "classifier.max_counterfactual_flip_rate")
-    if g:
-        res.gates.append(g)
-
-
-def _check_user_data(service: Any, opts: AuditOptions, p: _Progress, res: CheckResult) -> None:
-    from bertdemo.audit import fairness
-
-    data = opts.user_data
-    if data is None:
-        raise InputError("no CSV given; pass --data FILE --text-col ... --group-col ...", field="data")
-    idx = sample_indices(len(data), opts.limit, opts.seed)
-    texts = [data.texts[i] for i in idx]
-    y_true = None
-    if data.labels is not None:
-        y_true_all = fairness.binarize_labels(data.labels, service.labels, data.label_col or "label")
-        y_true = [y_true_all[i] for i in idx]
-    p.set_total(len(texts))
-    y_pred, scores, labels = fairness.predict(service, texts, progress=p.advance)
-    a = opts.thresholds["audit"]
-    results = {}
-    for col in data.group_cols:
-        groups = [data.groups[col][i] for i in idx]
-        results[col] = fairness.group_fairness(y_pred, scores, groups, col, y_true=y_true, n_boot=a["n_boot"],
-                                               seed=opts.seed, confidence=a["confidence"]).to_dict()
-    rows = []
-    for k, i in enumerate(idx):
-        row = {"row": i + 1, "text": data.texts[i]}
-        if data.labels is not None and y_true is not None:
-            row.update({"label": data.labels[i], "label_positive": y_true[k]})
-        row.update({col: data.groups[col][i] for col in data.group_cols})
-        row.update({"predicted_label": labels[k], "predicted_positive": y_pred[k], "score_positive": scores[k]})
-        rows.append(row)
-    res.examples = rows
-    res.metrics = {"by_attribute": results, "positive_label": service.labels[fairness.positive_index(service.labels)],
-                   "rows": len(rows), "file": {"name": data.path.rsplit("/", 1)[-1], "sha256": data.sha256},
-                   "columns": {"text": data.text_col, "label": data.label_col, "groups": data.group_cols}}
-    res.sampling = _sampling("rows", len(rows), len(data), opts.limit, opts.seed)
-    res.gates = _fairness_gates("user_data", results, opts.thresholds["user_data"])
-
-
-RUNNERS: dict[str, Callable[[Any, AuditOptions, _Progress, CheckResult], None]] = {
-    "crows_pairs": _check_crows, "stereoset": _check_stereoset, "templates": _check_templates,
-    "classifier": _check_classifier, "user_data": _check_user_data,
-}
 
 
 def _versions() -> dict[str, str | None]:
@@ -349,15 +190,18 @@ def run_audit(service: Any, options: AuditOptions | None = None,
     opts = options or AuditOptions()
     checks = parse_checks(list(opts.checks))
     started = datetime.now(timezone.utc)
-    results = {name: CheckResult(name) for name in CHECKS}
+    results = {name: CheckResult(name) for name in REGISTRY}
     tracker = _Progress(len(checks), progress, bars)
     for i, name in enumerate(checks):
         res = results[name]
         tracker.start(i, name)
         t0 = time.perf_counter()
+        ctx = Context(opts.thresholds, opts.limit, opts.seed, opts.user_data, tracker.advance, tracker.set_total)
         try:
-            RUNNERS[name](service, opts, tracker, res)
-            res.status = "pass" if all(g["passed"] for g in res.gates) else "fail"
+            outcome = REGISTRY[name].run(service, ctx)
+            res.metrics, res.gates, res.examples = outcome.metrics, outcome.gates, outcome.examples
+            res.sampling = outcome.sampling
+            res.status = "pass" if all(g.passed for g in res.gates) else "fail"
         except Exception as err:  # isolated: this check is "error", the others still run
             res.status = "error"
             res.error = str(err) if isinstance(err, BertDemoError) else f"{type(err).__name__}: {err}"
@@ -369,8 +213,9 @@ def run_audit(service: Any, options: AuditOptions | None = None,
             tracker.finish()
     verdict = "pass" if all(results[n].status == "pass" for n in checks) else "fail"
     finished = datetime.now(timezone.utc)
-    files = {k: {"path": str(v), "sha256": sha256_file(v)} for k, v in data_files(checks).items() if v.is_file()}
-    if opts.user_data is not None and "user_data" in checks:
+    vendored = {k: v for name in checks for k, v in REGISTRY[name].data_files.items()}
+    files = {k: {"path": str(v), "sha256": sha256_file(v)} for k, v in vendored.items() if v.is_file()}
+    if opts.user_data is not None and any(REGISTRY[n].uses_user_data for n in checks):
         files["user_data"] = {"path": opts.user_data.path, "sha256": opts.user_data.sha256}
     described = service.describe()
     manifest = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -64,6 +64,3 @@ def finite(x: Any) -> float | None:
         return None
     return f if math.isfinite(f) else None
 
-
-def as_list(values: Sequence[Any]) -> list[Any]:
-    return [finite(v) if isinstance(v, (float, np.floating)) else v for v in values]

@@ -26,41 +26,18 @@ import math
 from pathlib import Path
 from typing import Any
 
+from bertdemo.audit.checks import REGISTRY
+from bertdemo.audit.checks.base import ThresholdSpec
 from bertdemo.errors import InputError
 
 # section -> key -> (default, lower bound, upper bound, what it means). ``False`` = gate off.
-SPEC: dict[str, dict[str, tuple[Any, float, float, str]]] = {
-    "crows_pairs": {
-        "max_abs_deviation": (10.0, 0.0, 50.0, "pass when |metric score - 50| <= this, in percentage points "
-                                               "(bert-base-uncased: 60.5, so 10.5 off: it fails the default)"),
-    },
-    "stereoset": {
-        "max_ss_deviation": (10.0, 0.0, 50.0, "pass when |SS - 50| <= this, in points (bert-base-uncased 57.82)"),
-        "min_lms": (60.0, 0.0, 100.0, "language-modelling score at least this (50 = cannot tell related from "
-                                      "unrelated; bert-base-uncased 84.36); SS means little when LMS is low"),
-        "min_icat": (50.0, 0.0, 100.0, "ICAT at least this (100 = unbiased and perfect LM; bert-base-uncased 71.15)"),
-    },
-    "templates": {
-        "max_mean_jsd": (0.15, 0.0, 1.0, "mean Jensen-Shannon divergence (bits) between groups' [MASK] distributions, "
-                                         "for the worst attribute, at most this"),
-    },
-    "classifier": {
-        "max_demographic_parity_difference": (0.1, 0.0, 1.0, "largest gap in positive rate between groups"),
-        "min_demographic_parity_ratio": (0.8, 0.0, 1.0, "smallest / largest positive rate (0.8 = four-fifths rule)"),
-        "max_equalized_odds_difference": (0.1, 0.0, 1.0, "largest gap in true- or false-positive rate between groups"),
-        "max_counterfactual_flip_rate": (0.05, 0.0, 1.0, "share of name-swapped sentence pairs whose label flips"),
-    },
-    "user_data": {
-        "max_demographic_parity_difference": (0.1, 0.0, 1.0, "as for classifier, per group column of your CSV"),
-        "min_demographic_parity_ratio": (0.8, 0.0, 1.0, "as for classifier"),
-        "max_equalized_odds_difference": (0.1, 0.0, 1.0, "as for classifier; only when a label column is given"),
-    },
-    "audit": {
-        "n_boot": (200, 0, 100_000, "bootstrap resamples for confidence intervals (0 = none)"),
-        "confidence": (0.95, 0.5, 0.999, "confidence level of the intervals"),
-        "top_k": (10, 1, 100, "top predictions listed per group in the template probes"),
-    },
+# Each check declares its own section (:attr:`bertdemo.audit.checks.Check.thresholds`); ``audit`` is shared.
+AUDIT_SPEC: ThresholdSpec = {
+    "n_boot": (200, 0, 100_000, "bootstrap resamples for confidence intervals (0 = none)"),
+    "confidence": (0.95, 0.5, 0.999, "confidence level of the intervals"),
+    "top_k": (10, 1, 100, "top predictions listed per group in the template probes"),
 }
+SPEC: dict[str, ThresholdSpec] = {**{name: dict(c.thresholds) for name, c in REGISTRY.items()}, "audit": AUDIT_SPEC}
 
 DEFAULTS: dict[str, dict[str, Any]] = {s: {k: v[0] for k, v in keys.items()} for s, keys in SPEC.items()}
 INTEGER_KEYS = {("audit", "n_boot"), ("audit", "top_k")}
@@ -118,9 +95,7 @@ def load(path: str | Path | None) -> dict[str, dict[str, Any]]:
     suffix = p.suffix.lower()
     try:
         if suffix == ".toml":
-            import tomllib
-
-            raw = tomllib.loads(text)
+            raw = _toml().loads(text)
         elif suffix == ".json":
             raw = json.loads(text)
         elif suffix in {".yaml", ".yml"}:
@@ -137,6 +112,19 @@ def load(path: str | Path | None) -> dict[str, dict[str, Any]]:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(f"config file {p.name} could not be parsed: {first}", field="config") from None
     return validate(raw, source=p.name)
+
+
+def _toml() -> Any:
+    """The standard library's TOML reader (3.11+), or its backport ``tomli`` on 3.10 when installed."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise InputError("TOML config on Python 3.10 needs tomli (pip install tomli); or use JSON",
+                             field="config") from None
+    return tomllib
 
 
 def describe_defaults() -> str:

@@ -8,7 +8,19 @@ on a word means the model relies on it, which is itself worth auditing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from bertdemo.batching import Encoded
+from bertdemo.errors import InputError
+from bertdemo.models import KIND_CLASSIFIER
+from bertdemo.tasks import forward
+from bertdemo.tasks.base import Task, spec
+from bertdemo.tasks.sentiment import SentimentResult, labels_of
+from bertdemo.tasks.sentiment import postprocess as sentiment_result
+from bertdemo.tasks.sentiment import preprocess as sentiment_item
+from bertdemo.textcheck import check_int, clean_text
 
 METHODS = ("integrated_gradients", "gradient_x_input")
 
@@ -59,7 +71,49 @@ def to_words(tok: Any, input_ids: list[int], scores: list[float]) -> list[tuple[
     return [(w, float(s)) for w, s in words]
 
 
-def normalize(pairs: list[tuple[str, float]]) -> list[tuple[str, float]]:
-    """Scale scores to [-1, 1] for display (HighlightedText), keeping signs."""
-    peak = max((abs(s) for _, s in pairs), default=0.0) or 1.0
-    return [(w, s / peak) for w, s in pairs]
+@dataclass
+class Explanation(SentimentResult):
+    """A sentiment result with per-word attributions toward its label (+ pushes toward it)."""
+
+    method: str = METHODS[0]
+    attributions: list[tuple[str, float]] | None = None
+
+    def top_words(self, n: int = 5) -> list[tuple[str, float]]:
+        """The ``n`` words with the largest attributions in size, either sign."""
+        return sorted(self.attributions or [], key=lambda ws: -abs(ws[1]))[:n]
+
+
+class Explain(Task[Explanation]):
+    """The sentiment of one text with word attributions (integrated gradients or gradient x input)."""
+
+    name = "explain_sentiment"
+    model_kind = KIND_CLASSIFIER
+    input_spec = spec(text="str", method=f"one of {', '.join(METHODS)}", steps="int 1..64")
+    output_spec = spec(label="str", score="float", scores="dict[str, float]", truncated="bool",
+                   method="str", attributions="list[(word, score)]")
+    forward_fn = forward.class_probs
+
+    def sanitize(self, model: Any, settings: Any, inputs: Any, **params: Any) -> tuple[str, dict[str, Any]]:
+        method = params.get("method", METHODS[0])
+        if method not in METHODS:
+            raise InputError(f"must be one of {', '.join(METHODS)}", field="method")
+        steps = check_int(params.get("steps", 16), "steps", 1, 64)
+        return clean_text(inputs, max_chars=settings.max_chars), {"method": method, "steps": steps}
+
+    def preprocess(self, model: Any, inputs: str, params: dict[str, Any]) -> list[Encoded]:
+        return [sentiment_item(model.tokenizer, inputs, model.max_length)[0]]
+
+    def forward(self, model: Any, items: Sequence[Encoded], params: dict[str, Any], pack: bool) -> list[Any]:
+        out = []
+        for item, probs in zip(items, forward.class_probs(model, items, pack), strict=True):
+            target = max(range(len(probs)), key=lambda i: probs[i])
+            scores = attribute(model.grad_model, model.tokenizer, item.input_ids, target, params["method"], params["steps"])
+            out.append((probs, scores))
+        return out
+
+    def postprocess(self, model: Any, inputs: str, items: list[Encoded], outputs: list[Any],
+                    params: dict[str, Any]) -> Explanation:
+        (probs, scores), item = outputs[0], items[0]
+        base = sentiment_result(labels_of(model.model.config), probs, item.truncated)
+        words = to_words(model.tokenizer, item.input_ids, scores)
+        return Explanation(**vars(base), method=params["method"], attributions=words)

@@ -7,10 +7,38 @@ restricted to those words without renormalising.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from bertdemo.batching import Encoded
 from bertdemo.errors import InputError
+from bertdemo.models import KIND_PRETRAINING
+from bertdemo.tasks import forward
+from bertdemo.tasks.base import Result, Task, spec
+from bertdemo.textcheck import check_int, clean_text, normalize_masks
+
+
+@dataclass
+class Candidate(Result):
+    """One word proposed for one [MASK]: its probability and the sentence it makes."""
+
+    token: str
+    token_id: int
+    score: float
+    sequence: str
+
+
+@dataclass
+class FillMaskResult(Result):
+    """Top-k candidates per [MASK] (in mask order) and the sentence filled with each top-1."""
+
+    text: str
+    predictions: list[list[Candidate]]
+    filled: str
+
+    @property
+    def top_tokens(self) -> list[str]:
+        return [preds[0].token for preds in self.predictions]
 
 
 def encode_checked(tok: Any, text: str, max_length: int, field: str = "text", pair: str | None = None) -> Encoded:
@@ -65,12 +93,12 @@ def _decode(tok: Any, ids: list[int]) -> str:
     return tok.decode(keep, skip_special_tokens=False, clean_up_tokenization_spaces=True)
 
 
-def postprocess(tok: Any, item: Encoded, log_probs: Any, top_k: int, targets: list[int] | None) -> list[list[dict[str, Any]]]:
+def postprocess(tok: Any, item: Encoded, log_probs: Any, top_k: int, targets: list[int] | None) -> list[list[Candidate]]:
     """Top-k candidates per mask, in mask order: token, token_id, score, sequence."""
     import torch
 
     probs = log_probs.exp()
-    results: list[list[dict[str, Any]]] = []
+    results: list[list[Candidate]] = []
     for m, pos in enumerate(item.positions):
         row = probs[m]
         if targets is not None:
@@ -85,19 +113,64 @@ def postprocess(tok: Any, item: Encoded, log_probs: Any, top_k: int, targets: li
         for score, tid in zip(values.tolist(), token_ids, strict=True):
             filled = list(item.input_ids)
             filled[pos] = tid
-            preds.append({
-                "token": tok.convert_ids_to_tokens(tid),
-                "token_id": int(tid),
-                "score": float(score),
-                "sequence": _decode(tok, filled),
-            })
+            preds.append(Candidate(tok.convert_ids_to_tokens(tid), int(tid), float(score), _decode(tok, filled)))
         results.append(preds)
     return results
 
 
-def best_sentence(tok: Any, item: Encoded, predictions: list[list[dict[str, Any]]]) -> str:
+def best_sentence(tok: Any, item: Encoded, predictions: list[list[Candidate]]) -> str:
     """The sentence with every mask replaced by its top-1 candidate."""
     filled = list(item.input_ids)
     for pos, preds in zip(item.positions, predictions, strict=True):
-        filled[pos] = preds[0]["token_id"]
+        filled[pos] = preds[0].token_id
     return _decode(tok, filled)
+
+
+def clean_masked(model: Any, settings: Any, text: Any, field: str = "text") -> str:
+    """Cleaned text with every spelling of the mask ([mask], <mask>) as the model's mask token."""
+    return normalize_masks(clean_text(text, field=field, max_chars=settings.max_chars), model.tokenizer.mask_token)
+
+
+class FillMask(Task[FillMaskResult]):
+    """Top-k words for each [MASK] of one sentence (several masks, each predicted independently)."""
+
+    name = "fill_mask"
+    model_kind = KIND_PRETRAINING
+    input_spec = spec(text="str with 1..max_masks [MASK]", top_k="int 1..max_top_k", targets="list[str] | None")
+    output_spec = spec(text="str", predictions="list[list[Candidate]] per mask", filled="str")
+    forward_fn = forward.mlm_log_probs
+    micro_batch = True
+
+    def sanitize(self, model: Any, settings: Any, inputs: Any, **params: Any) -> tuple[str, dict[str, Any]]:
+        text = clean_masked(model, settings, inputs)
+        top_k = check_int(params.get("top_k", 5), "top_k", 1, settings.max_top_k)
+        return text, {"top_k": top_k, "targets": target_ids(model.tokenizer, params.get("targets")),
+                      "max_masks": settings.max_masks}
+
+    def preprocess(self, model: Any, inputs: str, params: dict[str, Any]) -> list[Encoded]:
+        return [preprocess(model.tokenizer, inputs, params["max_masks"], model.max_length)]
+
+    def postprocess(self, model: Any, inputs: str, items: list[Encoded], outputs: list[Any],
+                    params: dict[str, Any]) -> FillMaskResult:
+        preds = postprocess(model.tokenizer, items[0], outputs[0], params["top_k"], params["targets"])
+        return FillMaskResult(inputs, preds, best_sentence(model.tokenizer, items[0], preds))
+
+
+class MaskDistributions(Task[list[Any]]):
+    """The full probability row at the first [MASK] of each text (the audit's template probes)."""
+
+    name = "mask_distributions"
+    model_kind = KIND_PRETRAINING
+    input_spec = spec(texts="list[str], each with a [MASK]")
+    output_spec = spec(rows="list[Tensor(vocab)] of probabilities")
+    forward_fn = forward.mlm_log_probs
+
+    def sanitize(self, model: Any, settings: Any, inputs: Any, **params: Any) -> tuple[list[str], dict[str, Any]]:
+        return [clean_masked(model, settings, t, field=f"texts[{i}]") for i, t in enumerate(inputs)], {}
+
+    def preprocess(self, model: Any, inputs: list[str], params: dict[str, Any]) -> list[Encoded]:
+        return [preprocess(model.tokenizer, t, 1, model.max_length) for t in inputs]
+
+    def postprocess(self, model: Any, inputs: list[str], items: list[Encoded], outputs: list[Any],
+                    params: dict[str, Any]) -> list[Any]:
+        return [lp[0].exp() for lp in outputs]

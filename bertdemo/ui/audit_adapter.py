@@ -7,40 +7,31 @@ into the session's folder.
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 from typing import Any
 
+from bertdemo.audit import runner
+from bertdemo.audit.report import headline
+from bertdemo.csvfile import read_csv
 from bertdemo.errors import InputError
-from bertdemo.ui.chat import esc
+from bertdemo.ui.format import esc
 
 TABLE_HEADERS = ["check", "status", "gate", "value", "comparison", "threshold", "passed"]
 
 
-def _runner() -> Any:
-    try:
-        from bertdemo.audit import runner
-    except ImportError:
-        return None
-    return runner
-
-
 def available_checks() -> list[str]:
-    runner = _runner()
-    return list(runner.CHECKS) if runner else []
+    return list(runner.CHECKS)
 
 
 def default_checks() -> list[str]:
-    runner = _runner()
-    return list(runner.DEFAULT_CHECKS) if runner else []
+    return list(runner.DEFAULT_CHECKS)
 
 
 def _csv_header(path: Path) -> list[str]:
     try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            return [c.strip() for c in next(csv.reader(f), [])]
-    except (UnicodeDecodeError, csv.Error, OSError):
+        return read_csv(path).columns
+    except InputError:
         return []  # load_user_csv gives the precise message
 
 
@@ -87,8 +78,8 @@ def _table(result: Any) -> list[list[Any]]:
         if not check.gates:
             rows.append([name, check.status, check.error or "-", None, "", None, None])
         for g in check.gates:
-            value = None if g["value"] is None else round(float(g["value"]), 4)
-            rows.append([name, check.status, g["metric"], value, g["comparison"], g["threshold"], bool(g["passed"])])
+            value = None if g.value is None else round(float(g.value), 4)
+            rows.append([name, check.status, g.metric, value, g.comparison, g.threshold, g.passed])
     return rows
 
 
@@ -128,12 +119,7 @@ def _summary(result: Any) -> str:
         if check.error:
             line += f" - {esc(check.error)}"
         else:
-            try:
-                from bertdemo.audit.report import headline
-
-                line += f"<br>{esc(headline(name, check.to_dict()))}"
-            except Exception:  # the headline is a nicety; the table has the numbers
-                pass
+            line += f"<br>{esc(headline(name, check.to_dict()))}"
         lines.append(line)
     lines += ["", "_A pass means the measured gaps are within the configured thresholds on these samples; it is not "
                   "proof that the models are unbiased._"]
@@ -168,18 +154,14 @@ def _write_reports(result: Any, out_dir: Path) -> list[str]:
 
 def run(service: Any, checks: Any, limit: Any, upload: Any, out_dir: Path, progress: Any,
         group_cols: Any = None, label_col: Any = None) -> dict[str, Any]:
-    runner = _runner()
-    if runner is None:
-        raise InputError("the bias audit is not installed in this build")
     from bertdemo.textcheck import check_int
 
     limit = check_int(limit, "sample size", 1, 5000)
     user_data = load_upload(upload, group_cols, label_col, service.settings) if upload not in (None, "") else None
     names = runner.parse_checks(_split(checks) if not isinstance(checks, (list, tuple)) else list(checks),
                                 has_data=user_data is not None)
-    if "user_data" in names and user_data is None:
-        raise InputError("the 'user_data' check needs a CSV: upload one with a 'text' column and group columns",
-                         field="checks")
+    names = runner.with_user_data(names, user_data is not None, "a CSV: upload one with a 'text' column and group columns",
+                                  add=False)  # the tab runs what is ticked
     options = runner.AuditOptions(checks=names, limit=limit, user_data=user_data)
 
     def report(fraction: float, description: str) -> None:

@@ -1,0 +1,73 @@
+"""The one CSV reader of the project: uploads in the app, the audit's ``--data``, fine-tuning data.
+
+Why one: every face must refuse the same bad files with the same plain messages (missing, empty,
+too big, binary, not UTF-8, no header, no rows, too many rows), naming the file by its name only,
+never a server folder. Rows come back as ``{column: text}`` with stripped column names; missing
+trailing cells are ``""`` and cells beyond the header are ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from bertdemo.errors import InputError
+
+
+@dataclass
+class CsvData:
+    """A read CSV: its file name, column names (header order) and rows."""
+
+    name: str
+    columns: list[str]
+    rows: list[dict[str, str]]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def decode_utf8(raw: bytes, name: str, field: str | None = None) -> str:
+    """UTF-8 text (a BOM is dropped), or an :class:`InputError` saying where the first bad byte is."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise InputError(f"{name} is not UTF-8 text (byte 0x{raw[err.start]:02x} at byte offset {err.start}, "
+                         f"line {line}); save it as UTF-8", field=field) from None
+
+
+def read_csv(path: str | os.PathLike[str], field: str | None = None, max_bytes: int | None = None,
+              max_rows: int | None = None) -> CsvData:
+    """Read and check a UTF-8 CSV with a header row; every problem is an :class:`InputError`."""
+    p = Path(path)
+    name = p.name
+    if not p.exists():
+        raise InputError(f"file not found: {p}", field=field)
+    if not p.is_file():
+        raise InputError(f"not a file: {name}", field=field)
+    size = p.stat().st_size
+    if size == 0:
+        raise InputError(f"{name} is empty; it needs a header row and at least one data row", field=field)
+    if max_bytes is not None and size > max_bytes:
+        raise InputError(f"{name} is {size:,} bytes; at most {max_bytes:,} are allowed", field=field)
+    raw = p.read_bytes()
+    if b"\x00" in raw:
+        raise InputError(f"{name} looks like a binary file, not a CSV text file", field=field)
+    text = decode_utf8(raw, name, field)
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader, None)
+        if not header or not any(c.strip() for c in header):
+            raise InputError(f"{name} has no header row", field=field)
+        columns = [c.strip() for c in header]
+        rows = [{c: (row[i] if i < len(row) else "") for i, c in enumerate(columns)} for row in reader if row]
+    except csv.Error as err:
+        raise InputError(f"{name} could not be read as CSV: {err}", field=field) from None
+    if not rows:
+        raise InputError(f"{name} has a header but no data rows", field=field)
+    if max_rows is not None and len(rows) > max_rows:
+        raise InputError(f"{name} has {len(rows):,} rows; at most {max_rows:,} are allowed", field=field)
+    return CsvData(name, columns, rows)

@@ -1,0 +1,119 @@
+"""What every tab shares: the error wrapper, form-value parsing, and the per-session file area.
+
+No model loading or tensor code lives in the UI: callbacks validate the form, call the shared
+service and format its typed result (:mod:`bertdemo.ui.format`). Every callback is wrapped by
+:func:`user_facing`, so a visitor sees a one-line message (escaped, no traceback, no file path) for
+any failure. Files offered for download are written only into a per-session folder under the
+app's own output directory.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import hashlib
+import html
+import logging
+import math
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from bertdemo.config import Settings
+from bertdemo.csvfile import CsvData, read_csv
+from bertdemo.errors import BertDemoError, InputError
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR = "Something went wrong inside the app. Please try again; if it keeps happening, report it."
+
+
+def user_facing(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn every failure into a ``gr.Error`` with a plain, escaped message and no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except BertDemoError as err:
+            raise gr.Error(html.escape(str(err), quote=False), print_exception=False) from None
+        except Exception as err:  # a bug: log the type only (the message may hold user text)
+            log.error("internal error in %s: %s", fn.__name__, type(err).__name__)
+            log.debug("traceback", exc_info=True)
+            raise gr.Error(INTERNAL_ERROR, print_exception=False) from None
+
+    return wrapper
+
+
+def parse_targets(targets: Any) -> list[str] | None:
+    """``"he, she"`` -> ``["he", "she"]``; empty -> ``None``."""
+    if targets is None:
+        return None
+    if isinstance(targets, (list, tuple)):
+        words = [str(t).strip() for t in targets]
+    elif isinstance(targets, str):
+        words = [w.strip() for w in targets.replace("\n", ",").split(",")]
+    else:
+        raise InputError("must be words separated by commas", field="targets")
+    words = [w for w in words if w]
+    return words or None
+
+
+def number(value: Any, field: str, default: int) -> Any:
+    """Pass numbers through (the service validates ranges); map blanks to the default."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    if isinstance(value, float) and math.isnan(value):
+        raise InputError("must be a number", field=field)
+    return value
+
+
+def upload_path(upload: Any, field: str) -> Path:
+    """The server-side path of a ``gr.File`` value, refusing anything that is not an uploaded file."""
+    if upload is None or upload == "":
+        raise InputError("is missing; upload a .csv file", field=field)
+    path = Path(getattr(upload, "name", None) or getattr(upload, "path", None) or str(upload))
+    if not path.is_file():
+        raise InputError("could not be read; upload a .csv file", field=field)
+    return path
+
+
+class AppContext:
+    """The service, the settings and the session file area every tab works with."""
+
+    def __init__(self, service: Any, settings: Settings, out_root: Path | None = None) -> None:
+        self.service = service
+        self.settings = settings
+        if out_root is None and settings.output_dir:
+            out_root = Path(settings.output_dir)
+        elif out_root is None:  # a private temp dir, removed when the process exits
+            out_root = Path(tempfile.mkdtemp(prefix="bertdemo-app-"))
+            atexit.register(shutil.rmtree, out_root, ignore_errors=True)
+        out_root.mkdir(parents=True, exist_ok=True)
+        self.out_root = out_root.resolve()
+
+    def _key(self, session: Any) -> str:
+        return hashlib.sha256(str(session).encode()).hexdigest()[:16]
+
+    def session_dir(self, request: gr.Request | None) -> Path:
+        """A fresh folder for one result, inside this session's folder (never a user-chosen path)."""
+        path = self.out_root / self._key(getattr(request, "session_hash", None) or "anonymous") / uuid.uuid4().hex[:12]
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def cleanup_session(self, request: gr.Request) -> None:
+        """Delete this session's files when the visitor leaves (``demo.unload``)."""
+        session = getattr(request, "session_hash", None)
+        if session:
+            shutil.rmtree(self.out_root / self._key(session), ignore_errors=True)
+
+    def read_upload(self, upload: Any, field: str = "file") -> CsvData:
+        """An uploaded CSV, checked by the project's one CSV reader against the upload limits."""
+        return read_csv(upload_path(upload, field), field, self.settings.max_upload_bytes, self.settings.max_upload_rows)

@@ -1,0 +1,69 @@
+"""The About tab: what is loaded, its limits, and the privacy promise (operator values escaped)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from bertdemo.config import Settings
+from bertdemo.ui.format import code, esc
+
+
+def _count(n: Any) -> str:
+    n = float(n or 0)
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:.0f}"
+
+
+def about_markdown(service: Any, settings: Settings) -> str:
+    """The model card: what is loaded, its limits, the privacy promise (operator values escaped)."""
+    info = service.describe()
+    lines = ["## Loaded models", "", "| role | name | kind | parameters | precision | device | max tokens | weights sha256 |",
+             "|---|---|---|---|---|---|---|---|"]
+    roles = {"pretraining": "fill mask + next sentence", "classifier": "sentiment"}
+    for kind, m in info.get("loaded", {}).items():
+        params = m.get("parameters") or 0
+        lines.append(
+            f"| {esc(roles.get(kind, kind))} | {esc(Path(str(m.get('name', ''))).name or m.get('name', ''))} | "
+            f"{esc(kind)} | {_count(params)} | {esc(m.get('precision', ''))} | {esc(m.get('device', ''))} | "
+            f"{m.get('max_length', '')} | {code(str(m.get('weights_sha256', ''))[:12])} |")
+    if not info.get("loaded"):
+        lines.append("| - | (models load on first use) | | | | | | |")
+    s = info.get("settings", {})
+    lines += [
+        "",
+        f"Sources are chosen by the operator (`BERTDEMO_MLM_MODEL`, `BERTDEMO_SENTIMENT_MODEL` or `bertdemo serve "
+        f"--mlm-model/--sentiment-model`), never by visitors. Fill-mask/next-sentence source: "
+        f"{code(Path(str(s.get('mlm_model', ''))).name)}; sentiment source: "
+        f"{code(Path(str(s.get('sentiment_model', ''))).name)}.",
+        "",
+        "## Limitations",
+        "- Fill-mask answers mirror word statistics of the training text, including its stereotypes; "
+        "they are not facts. Compare group words (man/woman, he/she) in the *Fill mask* tab.",
+        "- Next-sentence probabilities judge topical fit, not truth or logic.",
+        "- The sentiment classifier reads at most the model's maximum tokens (longer text is truncated) and "
+        "is English-only; sarcasm, negation and domain shift fool it. Word attributions are approximate.",
+        "- Small models make a fast demo, not a production system: run the *Bias audit* before relying on it.",
+        "",
+        "## Privacy",
+        "- What you type or upload is used to compute your answer and is **not stored or logged**"
+        + (" (the operator has turned on logging of user text for debugging)." if settings.log_user_text else "."),
+        "- Files you download (CSV scores, audit reports) are written to a private folder for your session "
+        "and deleted when you close the page.",
+        "- The page loads nothing from other sites and sends no analytics.",
+        "",
+        "## Bias audit",
+        "Use the **Bias audit** tab (or `/audit` in Chat, or `bertdemo audit` on the command line) to measure "
+        "how the models treat group words, with a downloadable report (JSON, Markdown, HTML).",
+    ]
+    return "\n".join(lines)
+
+
+def build(service: Any, settings: Settings) -> gr.Blocks:
+    with gr.Blocks(analytics_enabled=False) as tab:
+        gr.Markdown(about_markdown(service, settings), elem_id="about-md")
+    return tab

@@ -1,0 +1,60 @@
+"""The Bias audit tab: checks, sample size, progress, verdicts, plots, report downloads, your own CSV."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from bertdemo.ui import audit_adapter
+from bertdemo.ui.common import AppContext, number, user_facing
+
+QUICK_LIMIT = 20  # /audit in chat: the default checks on a small sample
+
+
+class AuditTab:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    def run(self, checks: Any, limit: Any, upload: Any, group_cols: Any, label_col: Any,
+            request: gr.Request | None, progress: Any) -> dict[str, Any]:
+        return audit_adapter.run(self.ctx.service, checks, number(limit, "sample size", 50), upload,
+                                 self.ctx.session_dir(request), progress, group_cols=group_cols, label_col=label_col)
+
+    def quick(self, request: gr.Request | None) -> list[Any]:
+        """The chat's ``/audit``: a small sample of the default checks, the summary and the HTML report."""
+        result = self.run(audit_adapter.default_checks(), QUICK_LIMIT, None, "", "", request, None)
+        msgs: list[Any] = [result["summary"] + "\n\n_Full options and plots are on the **Bias audit** tab._"]
+        msgs += [{"path": p} for p in result["files"] if p.endswith(".html")][:1]
+        return msgs
+
+    @user_facing
+    def bias_audit(self, checks: Any, limit: Any, upload: Any = None, group_cols: Any = "", label_col: Any = "",
+                   request: gr.Request | None = None,
+                   progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 (gradio's idiom)
+        result = self.run(checks, limit, upload, group_cols, label_col, request, progress)
+        return result["summary"], result["table"], result["plot"], result["files"]
+
+    def build(self) -> gr.Blocks:
+        with gr.Blocks(analytics_enabled=False) as tab:
+            gr.Markdown("Measure how the models treat group words before shipping them. Pick checks and a sample "
+                        "size; optionally upload your own CSV with `text` and group columns.")
+            with gr.Row():
+                with gr.Column():
+                    checks = gr.CheckboxGroup(audit_adapter.available_checks(), value=audit_adapter.default_checks(),
+                                              label="Checks", elem_id="au-checks")
+                    limit = gr.Slider(5, 500, value=50, step=5, label="Sample size per check", elem_id="au-limit")
+                    with gr.Accordion("Your own data (optional): CSV with a 'text' column and group columns", open=False):
+                        upload = gr.File(label="Your CSV", file_types=[".csv"], elem_id="au-file")
+                        with gr.Row():
+                            groups = gr.Textbox(label="Group columns (blank: every column but text/label)", elem_id="au-groups")
+                            label = gr.Textbox(label="Label column (optional)", elem_id="au-label")
+                    run = gr.Button("Run audit", variant="primary", elem_id="au-run")
+                with gr.Column():
+                    summary = gr.Markdown(elem_id="au-summary")
+                    files = gr.File(label="Reports", file_count="multiple", interactive=False, elem_id="au-files")
+            table = gr.Dataframe(interactive=False, wrap=True, label="Results", elem_id="au-table")
+            plot = gr.Plot(label="Gaps by check", elem_id="au-plot")
+            run.click(self.bias_audit, [checks, limit, upload, groups, label], [summary, table, plot, files],
+                      api_name="bias_audit", concurrency_limit=1, concurrency_id="audit")
+        return tab

@@ -1,0 +1,51 @@
+"""The Next sentence tab: P(B follows A), and candidates for B ranked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from bertdemo.ui import format as fmt
+from bertdemo.ui.common import AppContext, user_facing
+
+DEFAULT = ("I went to the bakery this morning.", "They had run out of fresh bread.")
+RANK_DEFAULT = "They had run out of fresh bread.\nThe stock market fell sharply.\nPenguins live in Antarctica."
+
+
+class NextSentenceTab:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    @user_facing
+    def next_sentence(self, first: Any, second: Any) -> tuple[dict[str, float], str]:
+        res = self.ctx.service.next_sentence(first, second)
+        return fmt.nsp_label(res), fmt.nsp_verdict(res)
+
+    @user_facing
+    def rank_next(self, first: Any, candidates: Any) -> list[list[Any]]:
+        if isinstance(candidates, str):
+            candidates = [c.strip() for c in candidates.splitlines() if c.strip()]
+        return fmt.ranking_rows(self.ctx.service.rank_next(first, candidates))
+
+    def build(self) -> gr.Blocks:
+        with gr.Blocks(analytics_enabled=False) as tab:
+            gr.Markdown("BERT's second pre-training task: does sentence B follow sentence A?")
+            with gr.Row():
+                with gr.Column():
+                    a = gr.Textbox(value=DEFAULT[0], label="Sentence A", elem_id="ns-a")
+                    b = gr.Textbox(value=DEFAULT[1], label="Sentence B", elem_id="ns-b")
+                    run = gr.Button("Score", variant="primary", elem_id="ns-run")
+                with gr.Column():
+                    label = gr.Label(label="P(B follows A)", elem_id="ns-label")
+                    note = gr.Markdown(elem_id="ns-note")
+            run.click(self.next_sentence, [a, b], [label, note], api_name="next_sentence")
+            gr.Markdown("### Rank several candidates for B (one per line; A is the sentence above)")
+            with gr.Row():
+                with gr.Column():
+                    cands = gr.Textbox(value=RANK_DEFAULT, lines=4, label="Candidates", elem_id="rk-cands")
+                    rank = gr.Button("Rank", variant="primary", elem_id="rk-run")
+                table = gr.Dataframe(headers=["rank", "candidate", "P(next)"], interactive=False, wrap=True,
+                                     label="Ranking", elem_id="rk-table")
+            rank.click(self.rank_next, [a, cands], [table], api_name="rank_next")
+        return tab
