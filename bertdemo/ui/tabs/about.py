@@ -7,8 +7,13 @@ from typing import Any
 
 import gradio as gr
 
+from bertdemo.buildinfo import BERT_BASE_PUBLISHED, BuildNumbers, build_numbers
 from bertdemo.config import Settings
 from bertdemo.ui.format import code, esc
+
+SWITCH = ("To run on bert-base instead (where the hub is reachable, e.g. on a Hugging Face Space), set "
+          "`BERTDEMO_MLM_MODEL=bert-base-uncased` and `BERTDEMO_SENTIMENT_MODEL=` an SST-2 BERT with safetensors "
+          "weights, as environment variables or in the Space's *Settings > Variables*.")
 
 
 def _count(n: Any) -> str:
@@ -17,6 +22,40 @@ def _count(n: Any) -> str:
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{n:.0f}"
+
+
+def _p(x: float | None) -> str:
+    return "not measured" if x is None else f"{100 * x:.1f} %"
+
+
+def bundled_markdown(n: BuildNumbers | None) -> list[str]:
+    """How good the bundled models are, measured by their own build, beside bert-base's published figures."""
+    if n is None:
+        return ["## How good are these models?", "", "The loaded checkpoints were not built by this project's "
+                "`modelbuild`, so no figures of ours ship with them; see their own model cards.", ""]
+    size = f"{n.mlm_params_m:.1f}M parameters" if n.mlm_params_m else "small"
+    return [
+        "## How good are these models?",
+        "",
+        f"The bundled models are small ({size}, against bert-base's {BERT_BASE_PUBLISHED['params']}) and were "
+        "trained for about an hour on a 2-core CPU, so they know much less than bert-base. Measured by the "
+        "build on hand-written sentences like the ones visitors type (never used in training):",
+        "",
+        "| measure | bundled model | bert-base-uncased |",
+        "|---|---|---|",
+        f"| fill mask: right word first ({n.cloze_items or '?'} everyday sentences) | {_p(n.cloze_top1)} | not published |",
+        f"| fill mask: right word in the top 5 | {_p(n.cloze_top5)} | not published |",
+        f"| next sentence: right verdict ({n.user_nsp_pairs or '?'} everyday pairs, half unrelated) | "
+        f"{_p(n.user_nsp)} | {BERT_BASE_PUBLISHED['nsp']} on its own test data |",
+        f"| next sentence on held-out book/news text | {_p(n.corpus_nsp)} | {BERT_BASE_PUBLISHED['nsp']} |",
+        f"| sentiment: product reviews rated by people (a source it never saw) | {_p(n.sentiment_amazon)} | "
+        f"{BERT_BASE_PUBLISHED['sst2']} (movie reviews) |",
+        f"| the app's own examples answered sensibly | {n.app_examples or 'not measured'} | - |",
+        "",
+        SWITCH + " The full figures and the rerun commands are in the model cards "
+        "(`assets/models/*/README.md`).",
+        "",
+    ]
 
 
 def about_markdown(service: Any, settings: Settings) -> str:
@@ -34,6 +73,7 @@ def about_markdown(service: Any, settings: Settings) -> str:
     if not info.get("loaded"):
         lines.append("| - | (models load on first use) | | | | | | |")
     s = info.get("settings", {})
+    lines += ["", *bundled_markdown(build_numbers(str(settings.mlm_model), str(settings.sentiment_model)))]
     lines += [
         "",
         f"Sources are chosen by the operator (`BERTDEMO_MLM_MODEL`, `BERTDEMO_SENTIMENT_MODEL` or `bertdemo serve "

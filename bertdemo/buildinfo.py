@@ -1,0 +1,60 @@
+"""What the bundled models' own build measured, read from their ``metrics.json`` for the About tab.
+
+A checkpoint built by ``python -m modelbuild`` carries its held-out and user-style numbers; any other
+checkpoint (bert-base from the hub, a fine-tuned folder) has none and gets ``None``. Nothing here
+loads a model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+# Published figures for bert-base-uncased, printed beside the bundled model's own.
+BERT_BASE_PUBLISHED = {"nsp": "97-98 % (Devlin et al. 2019)", "sst2": "93.5 % (SST-2, GLUE test)",
+                       "params": "110M"}
+
+
+@dataclass(frozen=True)
+class BuildNumbers:
+    """The headline numbers of a bundled build (fractions in 0-1, None where not measured)."""
+
+    mlm_params_m: float | None = None
+    mlm_weights_mb: float | None = None
+    cloze_top1: float | None = None
+    cloze_top5: float | None = None
+    cloze_items: int | None = None
+    user_nsp: float | None = None
+    user_nsp_pairs: int | None = None
+    corpus_nsp: float | None = None
+    app_examples: str | None = None
+    sentiment_amazon: float | None = None
+    sentiment_dev: float | None = None
+
+
+def _json(folder: str) -> dict:
+    try:
+        return json.loads((Path(folder) / "metrics.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def build_numbers(mlm_folder: str, sentiment_folder: str) -> BuildNumbers | None:
+    """Numbers of a ``modelbuild`` checkpoint pair, or None when neither folder has them."""
+    m, s = _json(mlm_folder), _json(sentiment_folder)
+    final = m.get("evaluate", {}).get("final", {})
+    user, corpus = final.get("user", {}), final.get("corpus", {})
+    held = s.get("heldout_test", {})
+    if not user and not held:
+        return None
+    chosen = m.get("pretrain", {}).get("chosen")
+    params = m.get("probe", {}).get("candidates", {}).get(chosen, {}).get("params_m")
+    ex = user.get("app_examples", {})
+    return BuildNumbers(
+        mlm_params_m=params, mlm_weights_mb=m.get("weights_mb"),
+        cloze_top1=user.get("cloze", {}).get("top1"), cloze_top5=user.get("cloze", {}).get("top5"),
+        cloze_items=user.get("cloze", {}).get("items"), user_nsp=user.get("nsp", {}).get("accuracy"),
+        user_nsp_pairs=user.get("nsp", {}).get("pairs"), corpus_nsp=corpus.get("nsp_accuracy"),
+        app_examples=f"{ex['reasonable']}/{ex['judged']}" if ex else None,
+        sentiment_amazon=held.get("accuracy"), sentiment_dev=s.get("eval", {}).get("accuracy"))
