@@ -79,6 +79,8 @@ class Settings:
 
 # field name -> environment variable; one table, so the README and --help can list them.
 ENV_VARS: dict[str, str] = {f.name: f"BERTDEMO_{f.name.upper()}" for f in dataclasses.fields(Settings)}
+# Gradio's own names, read when the BERTDEMO_* one is unset: Gradio users and Spaces set these.
+GRADIO_ENV_VARS: dict[str, str] = {"host": "GRADIO_SERVER_NAME", "port": "GRADIO_SERVER_PORT"}
 
 
 def _coerce(value: str, kind: Any) -> Any:
@@ -98,13 +100,16 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     for f in dataclasses.fields(Settings):
-        raw = env.get(ENV_VARS[f.name])
+        name = ENV_VARS[f.name]
+        if not env.get(name) and env.get(GRADIO_ENV_VARS.get(f.name, "")):
+            name = GRADIO_ENV_VARS[f.name]
+        raw = env.get(name)
         if raw is None or raw == "":
             continue
         try:
             values[f.name] = _coerce(raw, f.type)
         except ValueError:
-            raise InputError(f"cannot read {raw!r} as {f.type}", field=ENV_VARS[f.name]) from None
+            raise InputError(f"cannot read {raw!r} as {f.type}", field=name) from None
     settings = Settings(**values).replace(**overrides)
     validate_settings(settings)
     return settings

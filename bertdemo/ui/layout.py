@@ -37,7 +37,7 @@ CSS = """
 def launch_kwargs(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``demo.launch()``: address, theme, CSS, upload limit, no errors' internals."""
     host = settings.host
-    if os.environ.get("SPACE_ID") and not os.environ.get("BERTDEMO_HOST"):
+    if os.environ.get("SPACE_ID") and not (os.environ.get("BERTDEMO_HOST") or os.environ.get("GRADIO_SERVER_NAME")):
         host = "0.0.0.0"  # a Hugging Face Space must listen on all interfaces
     kwargs: dict[str, Any] = {
         "server_name": host,
