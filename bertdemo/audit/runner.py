@@ -107,8 +107,8 @@ def with_user_data(names: list[str], has_data: bool, how: str, add: bool = True)
     """The user-data rule, stated once: checks on the user's data are refused without it (and, with ``add``,
     added when data is given)."""
     data_checks = [n for n, c in REGISTRY.items() if c.uses_user_data]
-    if has_data and add:
-        return [*names, *(n for n in data_checks if n not in names)]
+    if has_data:
+        return [*names, *(n for n in data_checks if n not in names)] if add else names
     missing = [n for n in names if n in data_checks]
     if missing:
         raise InputError(f"the {missing[0]} check needs {how}", field="checks")

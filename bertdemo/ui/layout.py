@@ -124,16 +124,19 @@ def build_app(settings: Settings | None = None, service: Any = None, warm_up: bo
     tabs = {"chat": ChatTab(ctx, audit), "fill": FillTab(ctx), "nsp": NextSentenceTab(ctx),
             "sentiment": SentimentTab(ctx), "audit": audit}
     names = {"chat": "Chat", "fill": "Fill mask", "nsp": "Next sentence", "sentiment": "Sentiment", "audit": "Bias audit"}
+    # Each tab's Blocks is built on its own (outside the app: a Blocks built inside another is
+    # rendered there at once) and then rendered into its tab.
+    blocks = {key: tab.build() for key, tab in tabs.items()}
+    blocks["about"] = about.build(service, settings)
+    names["about"] = "About"
 
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
         gr.Markdown("# bertdemo\nWhat BERT learns (masked words, next sentences), how it is used (sentiment), "
                     "and a bias audit before it ships. Inputs are not stored or logged.", elem_id="app-header")
         with gr.Tabs(elem_id="tabs"):
-            for key, tab in tabs.items():
+            for key, tab_blocks in blocks.items():
                 with gr.Tab(names[key], id=key, elem_id=f"tab-{key}"):
-                    tab.build().render()
-            with gr.Tab("About", id="about", elem_id="tab-about"):
-                about.build(service, settings).render()
+                    tab_blocks.render()
         demo.unload(ctx.cleanup_session)
 
     guard_inputs(demo)
