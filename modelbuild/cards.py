@@ -64,9 +64,11 @@ def stage_commands(probe: dict, pretrain: dict, sentiment: dict) -> list[str]:
         f"python -m modelbuild --stages probe --threads {probe['threads']} --precision {prec} "
         f"--seed {probe['seed']} --candidates {','.join(probe['candidates'])} --probe-steps {steps}",
         f"python -m modelbuild --stages pretrain --threads {pretrain['threads']} --precision {prec} "
-        f"--seed {pretrain['seed']} --pretrain-steps {pretrain['train']['steps']}",
+        f"--seed {pretrain['seed']} --pretrain-steps {pretrain['train']['steps']}"
+        + (f" --choose {pretrain['chosen']}" if pretrain.get("choice_reason") else ""),
         f"python -m modelbuild --stages evaluate --threads {pretrain['threads']}",
-        f"python -m modelbuild --stages sentiment --threads {sentiment.get('threads', 1)} --precision {prec} "
+        f"python -m modelbuild --stages sentiment --threads {sentiment.get('threads', 1)} "
+        f"--precision {'bf16' if sentiment.get('training_precision', '').startswith('bf16') else 'fp32'} "
         f"--seed {sentiment['hyperparameters']['seed']} --sentiment-epochs {sentiment['hyperparameters']['epochs']}",
         "python -m modelbuild --stages package",
     ]
@@ -88,8 +90,15 @@ def gap_note(ev: dict, amazon: float) -> str:
             "(`BERTDEMO_MLM_MODEL=bert-base-uncased`).\n")
 
 
+def choice_note(probe: dict, pretrain: dict) -> str:
+    if not pretrain.get("choice_reason"):
+        return ""
+    return (f"\n**Pre-training continued {pretrain['chosen']}, not the probe's pick ({probe['chosen']}):** "
+            f"{pretrain['choice_reason']}\n")
+
+
 def mlm_card(probe: dict, pretrain: dict, ev: dict, sentiment: dict, mb: float, commands: list[str]) -> str:
-    chosen = probe["chosen"]
+    chosen = pretrain["chosen"]
     cand = probe["candidates"][chosen]
     tr = pretrain["train"]
     s, f = ev["start"], ev["final"]
@@ -135,8 +144,8 @@ def mlm_card(probe: dict, pretrain: dict, ev: dict, sentiment: dict, mb: float, 
     front = _front_matter(license="apache-2.0", language=["en"], library_name="transformers", pipeline_tag="fill-mask",
                           tags=["bert", "fill-mask", "next-sentence-prediction", "bertdemo"],
                           base_model="sentence-transformers/all-MiniLM-L6-v2" if chosen == "minilm" else None)
-    minutes = probe_minutes = sum(c["train"]["seconds"] for c in probe["candidates"].values()) / 60
-    minutes += tr["seconds"] / 60
+    probe_minutes = sum(c["train"]["seconds"] for c in probe["candidates"].values()) / 60
+    minutes = (cand["train"]["seconds"] + tr["seconds"]) / 60  # this model's own training time
     return f"""{front}
 # bertdemo-mlm
 
@@ -190,6 +199,7 @@ Held out: {held_docs} whole documents ({held_words:,} words), chosen by a hash o
 
 Each candidate was measured as shipped, then trained for the same wall-clock time with the same procedure
 and measured again (user-style set; small corpus held-out sets). {probe['note']}
+{choice_note(probe, pretrain)}
 
 | candidate | size | start: cloze top-5 / NSP (user) | after probe: cloze top-5 / NSP (user) | \
 after probe: fill top-5 / NSP (corpus) | probe |
@@ -322,7 +332,7 @@ def package(out: Path, stages: Path, arcs, args) -> dict:
     from bertdemo.finetune import atomic_write_dir, model_card
     from modelbuild.fetch import SOURCES
     from modelbuild.main import CANDIDATES, load_pretraining_model
-    from modelbuild.user_eval import evaluate_app_examples, load_app_examples
+    from modelbuild.user_eval import app_summary, evaluate_app_examples, load_app_examples, unique_rows
 
     probe = json.loads((stages / "probe" / "probe.json").read_text("utf-8"))
     pretrain = json.loads((stages / "pretrain" / "pretrain.json").read_text("utf-8"))
@@ -333,6 +343,9 @@ def package(out: Path, stages: Path, arcs, args) -> dict:
     mlm_src, sent_src = stages / "pretrain" / "model", stages / "sentiment" / "run"
     model, tok, _ = load_pretraining_model(mlm_src, probe["seed"])
     app_rows = evaluate_app_examples(model, tok, load_app_examples(), _classifier(sent_src))
+    for which in ("start", "final"):  # count repeated examples once (evaluate stages before this rule counted each)
+        ev[which]["user"]["app_examples"] = app_summary(ev[which]["user"]["app_examples"]["rows"])
+    app_rows = unique_rows(app_rows)
     ev["config"] = {k: getattr(model.config, k) for k in ("num_hidden_layers", "hidden_size", "num_attention_heads")}
     commands = stage_commands(probe, pretrain, sent)
     mlm_mb, sent_mb = weights_mb(mlm_src), weights_mb(sent_src)
@@ -361,6 +374,6 @@ def package(out: Path, stages: Path, arcs, args) -> dict:
     atomic_write_dir(out / "bertdemo-mlm", write_mlm)
     atomic_write_dir(out / "bertdemo-sentiment", write_sent)
     inputs = "".join(f"| `{v['spec']}` | {v['licence']} | {v['what']} |\n" for v in SOURCES.values())
-    (out / "LICENSES.md").write_text(LICENSES_MD.format(base=CANDIDATES[probe["chosen"]]["desc"],
+    (out / "LICENSES.md").write_text(LICENSES_MD.format(base=CANDIDATES[pretrain["chosen"]]["desc"],
                                                         sent_base=sent["sentiment_base_desc"], inputs=inputs), encoding="utf-8")
     return {"mlm_mb": mlm_mb, "sentiment_mb": sent_mb}

@@ -7,7 +7,6 @@ never installed, so the app never depends on these packages.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import subprocess
@@ -15,19 +14,13 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+from bertdemo.atomic import sha256_file
+
 SOURCES: dict[str, dict] = json.loads((Path(__file__).with_name("sources.json")).read_text("utf-8"))
 
 
 class FetchError(RuntimeError):
     """An input could not be downloaded or its hash does not match the pinned one."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _download(name: str, src: dict, dl_dir: Path) -> None:

@@ -195,14 +195,17 @@ def stage_pretrain(args, arcs, stages: Path) -> dict:
     from modelbuild.pretrain import pretrain
 
     probe = json.loads((stages / "probe" / "probe.json").read_text("utf-8"))
-    chosen = probe["chosen"]
+    chosen = args.choose or probe["chosen"]
+    if chosen not in probe["candidates"]:
+        raise SystemExit(f"--choose {chosen}: not among the probed candidates {list(probe['candidates'])}")
     model, tok, _ = load_pretraining_model(stages / "probe" / chosen, args.seed)
     new = set(probe["candidates"][chosen]["new_params"])  # still young after the probe: keep their faster rate
     train, _, stats = read_corpora(arcs, tok, args.seed, args.smoke)
     log(f"pre-training {chosen}: corpus {json.dumps(stats['source_share'])}, {stats['snippets']} snippets")
     tr = pretrain(model, tok, train, steps=args.pretrain_steps, budget_s=args.pretrain_minutes * 60,
                   new_params=new, stop_after=args.stop_after, **_params(args, chosen) | {"seed": args.seed + 1})
-    out = {"chosen": chosen, "train": tr, "corpus": stats, "argv": args.argv, "threads": args.threads,
+    out = {"chosen": chosen, "probe_choice": probe["chosen"], "choice_reason": args.choice_reason if args.choose else "",
+           "train": tr, "corpus": stats, "argv": args.argv, "threads": args.threads,
            "cpu": cpu_info(), "seed": args.seed, "stopped_early": args.stop_after is not None}
     if args.stop_after is not None:  # a reproducibility check: keep the real run's output untouched
         _write(stages / "pretrain-check.json", out)
@@ -245,7 +248,7 @@ def stage_evaluate(args, arcs, stages: Path) -> dict:
     from modelbuild.evaluate_model import evaluate_pretraining
     from modelbuild.user_eval import evaluate_user_style, summary
 
-    chosen = json.loads((stages / "probe" / "probe.json").read_text("utf-8"))["chosen"]
+    chosen = json.loads((stages / "pretrain" / "pretrain.json").read_text("utf-8"))["chosen"]
     out = {"chosen": chosen}
     for which, folder in (("start", candidate_folder(chosen, arcs, args.cache)), ("final", stages / "pretrain" / "model")):
         model, tok, _ = load_pretraining_model(folder, args.seed)
@@ -297,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stop-after", type=int, default=None, metavar="N",
                     help="pretrain: stop a fixed-step run after N steps and write pretrain-check.json only "
                          "(to check that a rerun repeats the logged losses); precision: steps per variant")
+    ap.add_argument("--choose", default=None, metavar="NAME",
+                    help="pretrain: continue this probed candidate instead of the probe's pick (say why in --choice-reason)")
+    ap.add_argument("--choice-reason", default="", help="recorded in the report and the model card with --choose")
     ap.add_argument("--sentiment-epochs", type=int, default=2)
     ap.add_argument("--stage-dir", default=None,
                     help="where stage outputs go (default <cache>/stages); another folder reruns a stage "

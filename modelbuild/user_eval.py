@@ -156,15 +156,31 @@ def load_app_examples() -> dict:
     return json.loads((EVAL_DIR / "app_examples.json").read_text("utf-8"))
 
 
+def unique_rows(rows: list[dict]) -> list[dict]:
+    """One row per (task, input): the app and README repeat some examples; count each once."""
+    out: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        key = (r["task"], r["input"])
+        if key in out:
+            out[key]["source"] = ", ".join(filter(None, [out[key]["source"], r["source"]]))
+        else:
+            out[key] = dict(r)
+    return list(out.values())
+
+
+def app_summary(rows: list[dict]) -> dict:
+    rows = unique_rows(rows)
+    judged = [r for r in rows if r["ok"] is not None]
+    return {"judged": len(judged), "reasonable": sum(r["ok"] for r in judged), "rows": rows}
+
+
 def evaluate_user_style(model, tok, classify=None) -> dict:
     """The whole user-style report for a ``BertForPreTraining`` (and optionally a classifier)."""
     model.eval()
     res = {"cloze": evaluate_cloze(model, tok, load_jsonl(EVAL_DIR / "cloze.jsonl"))}
     if getattr(model.cls, "seq_relationship", None) is not None:
         res["nsp"] = evaluate_nsp(model, tok, load_jsonl(EVAL_DIR / "nsp.jsonl"))
-    rows = evaluate_app_examples(model, tok, load_app_examples(), classify)
-    judged = [r for r in rows if r["ok"] is not None]
-    res["app_examples"] = {"judged": len(judged), "reasonable": sum(r["ok"] for r in judged), "rows": rows}
+    res["app_examples"] = app_summary(evaluate_app_examples(model, tok, load_app_examples(), classify))
     return res
 
 
