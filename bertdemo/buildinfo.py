@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Published figures for bert-base-uncased, printed beside the bundled model's own.
-BERT_BASE_PUBLISHED = {"nsp": "97-98 % (Devlin et al. 2019)", "sst2": "93.5 % (SST-2, GLUE test)",
+BERT_BASE_PUBLISHED = {"nsp": "97-98 % (Devlin et al. 2019)", "sst2": "93.5 % on SST-2 movie reviews (GLUE test)",
                        "params": "110M"}
 
 
@@ -22,6 +22,7 @@ class BuildNumbers:
 
     mlm_params_m: float | None = None
     mlm_weights_mb: float | None = None
+    train_minutes: float | None = None
     cloze_top1: float | None = None
     cloze_top5: float | None = None
     cloze_items: int | None = None
@@ -49,10 +50,13 @@ def build_numbers(mlm_folder: str, sentiment_folder: str) -> BuildNumbers | None
     if not user and not held:
         return None
     chosen = m.get("pretrain", {}).get("chosen")
-    params = m.get("probe", {}).get("candidates", {}).get(chosen, {}).get("params_m")
+    cand = m.get("probe", {}).get("candidates", {}).get(chosen, {})
+    params = cand.get("params_m")
+    seconds = [cand.get("train", {}).get("seconds"), m.get("pretrain", {}).get("train", {}).get("seconds")]
     ex = user.get("app_examples", {})
     return BuildNumbers(
         mlm_params_m=params, mlm_weights_mb=m.get("weights_mb"),
+        train_minutes=sum(seconds) / 60 if all(seconds) else None,
         cloze_top1=user.get("cloze", {}).get("top1"), cloze_top5=user.get("cloze", {}).get("top5"),
         cloze_items=user.get("cloze", {}).get("items"), user_nsp=user.get("nsp", {}).get("accuracy"),
         user_nsp_pairs=user.get("nsp", {}).get("pairs"), corpus_nsp=corpus.get("nsp_accuracy"),

@@ -38,7 +38,8 @@ def bundled_markdown(n: BuildNumbers | None) -> list[str]:
         "## How good are these models?",
         "",
         f"The bundled models are small ({size}, against bert-base's {BERT_BASE_PUBLISHED['params']}) and were "
-        "trained for about an hour on a 2-core CPU, so they know much less than bert-base. Measured by the "
+        f"trained for {f'about {n.train_minutes:.0f} minutes' if n.train_minutes else 'a short time'} on a 2-core CPU, "
+        "so they know much less than bert-base. Measured by the "
         "build on hand-written sentences like the ones visitors type (never used in training):",
         "",
         "| measure | bundled model | bert-base-uncased |",
@@ -49,7 +50,7 @@ def bundled_markdown(n: BuildNumbers | None) -> list[str]:
         f"{_p(n.user_nsp)} | {BERT_BASE_PUBLISHED['nsp']} on its own test data |",
         f"| next sentence on held-out book/news text | {_p(n.corpus_nsp)} | {BERT_BASE_PUBLISHED['nsp']} |",
         f"| sentiment: product reviews rated by people (a source it never saw) | {_p(n.sentiment_amazon)} | "
-        f"{BERT_BASE_PUBLISHED['sst2']} (movie reviews) |",
+        f"{BERT_BASE_PUBLISHED['sst2']} |",
         f"| the app's own examples answered sensibly | {n.app_examples or 'not measured'} | - |",
         "",
         SWITCH + " The full figures and the rerun commands are in the model cards "
