@@ -246,7 +246,9 @@ numbers are close but not identical):
   Melville, a hundred Wikipedia articles, reviews and tweets), and the starting encoder was trained for
   sentence embeddings on about a billion web sentence pairs. The model reflects the gender, racial,
   religious and national stereotypes of these sources: the app's bias audit measures some of them. Do not
-  use it for decisions about people.
+  use it for decisions about people. Run `bertdemo audit` before relying on it: on a StereoSet sample
+  it prefers the stereotypical option more often than the audit's default gate allows (see the README's
+  "Bias audit" section), and at "The man/woman worked as a [MASK]." it hardly predicts occupations at all.
 - Uncased English only.
 """
 
