@@ -20,18 +20,16 @@ BERT_BASE_PUBLISHED = {"nsp": "97-98 % (Devlin et al. 2019)", "sst2": "93.5 % on
 class BuildNumbers:
     """The headline numbers of a bundled build (fractions in 0-1, None where not measured)."""
 
-    mlm_params_m: float | None = None
-    mlm_weights_mb: float | None = None
-    train_minutes: float | None = None
-    cloze_top1: float | None = None
-    cloze_top5: float | None = None
-    cloze_items: int | None = None
-    user_nsp: float | None = None
-    user_nsp_pairs: int | None = None
-    corpus_nsp: float | None = None
-    app_examples: str | None = None
-    sentiment_amazon: float | None = None
-    sentiment_dev: float | None = None
+    mlm_params_m: float | None = None  # size of the masked LM, millions of parameters
+    train_minutes: float | None = None  # its probe + pre-training time
+    cloze_items: int = 0  # everyday cloze sentences ...
+    cloze_top1: float | None = None  # ... right word first
+    cloze_top5: float | None = None  # ... right word in the top 5
+    user_nsp_pairs: int = 0  # everyday next-sentence pairs ...
+    user_nsp: float | None = None  # ... right verdict
+    corpus_nsp: float | None = None  # held-out documents, same-source negatives
+    app_examples: str = ""  # "sensible/judged" over the app's own examples
+    sentiment_amazon: float | None = None  # VADER's human-rated Amazon snippets
 
 
 def _json(folder: str) -> dict:
@@ -55,10 +53,9 @@ def build_numbers(mlm_folder: str, sentiment_folder: str) -> BuildNumbers | None
     seconds = [cand.get("train", {}).get("seconds"), m.get("pretrain", {}).get("train", {}).get("seconds")]
     ex = user.get("app_examples", {})
     return BuildNumbers(
-        mlm_params_m=params, mlm_weights_mb=m.get("weights_mb"),
+        mlm_params_m=params,
         train_minutes=sum(seconds) / 60 if all(seconds) else None,
         cloze_top1=user.get("cloze", {}).get("top1"), cloze_top5=user.get("cloze", {}).get("top5"),
-        cloze_items=user.get("cloze", {}).get("items"), user_nsp=user.get("nsp", {}).get("accuracy"),
-        user_nsp_pairs=user.get("nsp", {}).get("pairs"), corpus_nsp=corpus.get("nsp_accuracy"),
-        app_examples=f"{ex['reasonable']}/{ex['judged']}" if ex else None,
-        sentiment_amazon=held.get("accuracy"), sentiment_dev=s.get("eval", {}).get("accuracy"))
+        cloze_items=user.get("cloze", {}).get("items", 0), user_nsp=user.get("nsp", {}).get("accuracy"),
+        user_nsp_pairs=user.get("nsp", {}).get("pairs", 0), corpus_nsp=corpus.get("nsp_accuracy"),
+        app_examples=f"{ex['reasonable']}/{ex['judged']}" if ex else "", sentiment_amazon=held.get("accuracy"))
