@@ -23,7 +23,8 @@ HELP = """**What I can do** (every answer comes from the loaded BERT models):
 - `/rank A || B1 | B2 | B3` -> several candidate next sentences, ranked.
 - Any other text -> sentiment (label and probabilities) and the words that drove it.
 - `/audit` -> a quick bias audit with a downloadable report (the *Bias audit* tab has every option).
-- `/help` -> this list.
+- `/sentiment TEXT` -> sentiment even for a greeting or a question.
+- `/help` (or hello, or "what can you do?") -> this list.
 
 Each tab above is the same capability with full controls."""
 
@@ -37,6 +38,16 @@ class Route:
 
 
 _MASK_RE = re.compile(r"\[\s*mask\s*\]|<\s*mask\s*>", re.IGNORECASE)
+_GREETING_RE = re.compile(r"^(hi|hello|hey|hiya|howdy|greetings|good (morning|afternoon|evening)|yo)\b", re.IGNORECASE)
+_CAPABILITY_RE = re.compile(
+    r"\b(what (can|do|should) (you|i)( do| try| ask| type)?|how (does (this|it) work|do i (use|start))|"
+    r"who are you|what are you|what is this|help me|what is bertdemo)\b", re.IGNORECASE)
+
+
+def _asks_for_help(msg: str) -> bool:
+    """A greeting or a question about the app, not text to classify: short, and says so."""
+    words = msg.split()
+    return (len(words) <= 4 and bool(_GREETING_RE.match(msg))) or (len(words) <= 12 and bool(_CAPABILITY_RE.search(msg)))
 
 
 def _pair(body: str, usage: str) -> tuple[str, str]:
@@ -73,6 +84,8 @@ def route(message: Any) -> Route:
         return Route("nsp", *_pair(msg, ""))
     if _MASK_RE.search(msg):
         return Route("fill", msg)
+    if _asks_for_help(msg):
+        return Route("help")
     return Route("sentiment", msg)
 
 
