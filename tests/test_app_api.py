@@ -296,7 +296,7 @@ def test_bias_audit(client: Client, tmp_path: Path) -> None:
     by_suffix = {Path(f).suffix: Path(f) for f in files}
     assert {".json", ".md", ".html"} <= set(by_suffix)
     report = json.loads(by_suffix[".json"].read_text(encoding="utf-8"))
-    assert report["verdict"] in {"pass", "fail"}
+    assert report["verdict"] in {"pass", "fail", "inconclusive"}
     assert "<script" not in by_suffix[".html"].read_text(encoding="utf-8").lower()
 
     data = write(tmp_path, "groups.csv", "text,gender,label\ni loved this movie,f,positive\na terrible film,m,negative\n"
@@ -307,6 +307,11 @@ def test_bias_audit(client: Client, tmp_path: Path) -> None:
     assert any(r[2].startswith("gender") for r in table["data"])
     html_report = next(Path(f) for f in files if f.endswith(".html")).read_text(encoding="utf-8")
     assert "<script>alert(1)</script>" not in html_report
+    # an uploaded CSV is audited even when its check is not ticked, and the visitor is told
+    summary, table, _, files = client.predict(["templates"], 10, handle_file(data), "", "", api_name="/bias_audit")
+    assert {r[0] for r in table["data"]} == {"templates", "user_data"} and "was added because you uploaded" in summary
+    report = json.loads(next(Path(f) for f in files if f.endswith(".json")).read_text(encoding="utf-8"))
+    assert report["checks"]["user_data"]["sampling"]["used"] == 4  # the file is used whole
 
 
 def test_bias_audit_bad_input(client: Client, tmp_path: Path) -> None:
@@ -316,6 +321,7 @@ def test_bias_audit_bad_input(client: Client, tmp_path: Path) -> None:
     data = write(tmp_path, "g.csv", "text,gender\nhello,f\n")
     bad(client, "/bias_audit", ["user_data"], 10, handle_file(data), "nationality", "", expect=("nationality",))
     bad(client, "/bias_audit", [], 10**6, None, "", "", expect=("maximum",))
+    bad(client, "/bias_audit", [], 10, None, "", "", expect=("tick at least one check",))
     latin = write(tmp_path, "latin.csv", "text,g\ncaf\u00e9,f\n".encode("latin-1"))
     bad(client, "/bias_audit", ["user_data"], 10, handle_file(latin), "g", "", expect=("UTF-8",))
 

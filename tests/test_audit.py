@@ -58,7 +58,7 @@ def audit_run(tiny_mlm_dir: Path, tiny_clf_dir: Path, tmp_path_factory: pytest.T
 # ---- the run as a whole -----------------------------------------------------------------------
 def test_cli_writes_every_file_and_exit_code_follows_verdict(audit_run) -> None:
     code, out, report = audit_run
-    assert code == (0 if report["verdict"] == "pass" else 1)
+    assert code == {"pass": 0, "fail": 1, "inconclusive": 3}[report["verdict"]]
     for name in ("report.json", "report.md", "report.html", "manifest.json", "examples_crows_pairs.csv",
                  "examples_stereoset.csv", "examples_templates.csv", "examples_classifier.csv", "examples_user_data.csv"):
         assert (out / name).is_file(), name
@@ -66,11 +66,14 @@ def test_cli_writes_every_file_and_exit_code_follows_verdict(audit_run) -> None:
     assert report["schema_version"] == "bertdemo.audit/1"
     assert set(report["checks"]) == {"crows_pairs", "stereoset", "templates", "classifier", "user_data"}
     for name, c in report["checks"].items():
-        assert c["status"] in {"pass", "fail"}, (name, c.get("error"))
-        assert c["status"] == ("pass" if all(g["passed"] for g in c["gates"]) else "fail")
+        assert c["status"] in {"pass", "fail", "inconclusive"}, (name, c.get("error"))
+        outcomes = {g["outcome"] for g in c["gates"]}
+        assert c["status"] == ("fail" if "fail" in outcomes else "inconclusive" if "inconclusive" in outcomes else "pass")
     assert report["sampled"] is True and report["limit"] == LIMIT
     assert report["checks"]["crows_pairs"]["sampling"] == {"unit": "pairs", "used": LIMIT, "available": 1508,
                                                           "sampled": True, "seed": 3, "limit": LIMIT}
+    # --limit samples the built-in benchmarks only: the user's 8-row file is used whole (no --sample-data)
+    assert report["checks"]["user_data"]["sampling"]["used"] == 8 and not report["checks"]["user_data"]["sampling"]["sampled"]
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "## Bias, Risks, and Limitations" in md and "Sampled run" in md and "60.5" in md and "57.82" in md
     assert "What this audit can tell" in md and "cannot tell" in md
@@ -260,7 +263,10 @@ def test_fairlearn_numbers_equal_fairlearn_on_the_csv(audit_run, check, attrs, l
             assert vals["accuracy"] == pytest.approx(want["by_group"].loc[g, "accuracy"], abs=1e-9)
             assert vals["mean_score"] == pytest.approx(want["mean_score"][g], abs=1e-6)
         lo, hi = got["ci"]["demographic_parity_difference"]
-        assert lo <= hi
+        if min(got["counts"].values()) < 10:  # too few rows per group for any interval: said, not faked
+            assert lo is None and hi is None and "smallest group" in got["ci"]["note"]
+        else:
+            assert lo <= got["demographic_parity_difference"] <= hi
 
 
 def test_counterfactual_rate_matches_the_csv(audit_run) -> None:
@@ -291,12 +297,13 @@ def _templates_audit(tmp_path: Path, config_text: str | None, suffix: str = ".to
 
 
 def test_impossible_threshold_fails_and_lenient_passes(model_env, tmp_path: Path) -> None:
-    assert _templates_audit(tmp_path, "[templates]\nmax_mean_jsd = 0.0\n") == 1
+    # min_class_mass = false: judge the divergence even though the tiny model rarely predicts an occupation
+    assert _templates_audit(tmp_path, "[templates]\nmax_mean_jsd = 0.0\nmin_class_mass = false\n") == 1
     report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
     assert report["verdict"] == "fail" and report["checks"]["templates"]["status"] == "fail"
     assert report["checks"]["crows_pairs"]["status"] == "not run"
     assert report["thresholds"]["templates"]["max_mean_jsd"] == 0.0
-    assert _templates_audit(tmp_path, '{"templates": {"max_mean_jsd": 1.0}}', ".json") == 0
+    assert _templates_audit(tmp_path, '{"templates": {"max_mean_jsd": 1.0, "min_class_mass": false}}', ".json") == 0
     report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
     assert report["verdict"] == "pass"
 

@@ -178,11 +178,31 @@ def test_bias_audit_tab(page: Any) -> None:
     limit.press("Enter")
     page.locator("#au-run").click()
     summary = wait_text(page, "au-summary", r"Verdict")
-    assert re.search(r"PASS|FAIL", summary)
+    assert re.search(r"PASS|FAIL|INCONCLUSIVE", summary)
     wait_text(page, "au-files", r"report")
     assert page.locator("#au-files a[href]").count() >= 3
     wait_text(page, "au-table", r"classifier")
     shot(page, "5_bias_audit")
+
+
+def test_bias_audit_tab_audits_an_uploaded_csv_without_ticking(page: Any, tmp_path: Path) -> None:
+    open_tab(page, "Bias audit")
+    for box in page.locator("#au-checks input[type=checkbox]").all():
+        if box.is_checked():
+            box.uncheck()
+    page.get_by_text("Your own data (optional)").click()
+    src = tmp_path / "groups.csv"
+    rows = "".join(f"{t},{g}\n" for t, g in [("i loved this movie", "f"), ("a terrible film", "m"),
+                                              ("a great film", "m"), ("a sad day", "f")] * 3)
+    src.write_text("text,gender\n" + rows, encoding="utf-8")
+    page.locator("#au-file input[type=file]").set_input_files(str(src))
+    page.locator("#au-file").filter(has_text="groups.csv").wait_for()
+    page.locator("#au-run").click()
+    summary = wait_text(page, "au-summary", r"Verdict")
+    assert "was added because you uploaded a file" in summary and "user_data" in summary
+    assert "sample of" not in summary  # the file was used whole
+    table = wait_text(page, "au-table", r"user_data")
+    assert "gender" in table
 
 
 def test_about_tab(page: Any) -> None:

@@ -1,4 +1,4 @@
-"""``bertdemo audit``: run the bias audit, write the report, exit 0 (pass) / 1 (fail) / 2 (bad input)."""
+"""``bertdemo audit``: run the bias audit, write the report, exit 0 pass / 1 fail / 2 bad input / 3 inconclusive."""
 
 from __future__ import annotations
 
@@ -19,7 +19,11 @@ user_data when --data is given). Thresholds: --config FILE (TOML, JSON or YAML) 
 
 {defaults}
 
-exit status: 0 every selected check passed; 1 a check failed or could not run; 2 bad usage or input."""
+Each gate is judged on its 95% interval: pass when the whole interval is inside the allowed region,
+fail when it is wholly outside, inconclusive otherwise ([audit] gate_on = "point" judges the estimate).
+
+exit status: 0 every selected check passed; 1 a check failed or could not run; 2 bad usage or input;
+3 no check failed but at least one was inconclusive (more data, e.g. a larger --limit, would decide it)."""
 
 
 def register(subparsers: Any) -> None:
@@ -40,7 +44,9 @@ def register(subparsers: Any) -> None:
                    help="group column of --data (repeat for several)")
     p.add_argument("--out", default="audit-report", metavar="DIR", help="report folder (default: ./audit-report); "
                    "must be new, empty, or a previous report, which is replaced")
-    p.add_argument("--limit", type=int, metavar="N", help="sample N items per benchmark (seeded) for a quick run")
+    p.add_argument("--limit", type=int, metavar="N", help="sample N items per built-in benchmark (seeded) for a quick "
+                   "run; your --data file is used whole unless --sample-data")
+    p.add_argument("--sample-data", action="store_true", help="apply --limit to the --data file too")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling and bootstrap (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     p.add_argument("--json", action="store_true", help="print report.json to stdout instead of a summary")
@@ -62,6 +68,7 @@ def _service(args: argparse.Namespace) -> Any:
 def run_cli(args: argparse.Namespace) -> int:
     from bertdemo.audit import thresholds
     from bertdemo.audit.checks import REGISTRY
+    from bertdemo.audit.checks.base import gate_text
     from bertdemo.audit.data import load_user_csv
     from bertdemo.audit.fairness import binarize_labels
     from bertdemo.audit.report import build_document, check_out_dir, write_report
@@ -84,7 +91,8 @@ def run_cli(args: argparse.Namespace) -> int:
         service.model(kind)
     if user is not None and user.labels is not None:
         binarize_labels(user.labels, service.labels, args.label_col)
-    opts = AuditOptions(checks=checks, thresholds=limits, limit=args.limit, seed=args.seed, user_data=user)
+    opts = AuditOptions(checks=checks, thresholds=limits, limit=args.limit, seed=args.seed, user_data=user,
+                        sample_user_data=args.sample_data)
     result = run_audit(service, opts, bars=not args.no_progress)
     paths = write_report(result, out)
     if args.json:
@@ -95,12 +103,9 @@ def run_cli(args: argparse.Namespace) -> int:
     for name, c in doc["checks"].items():
         if c["status"] == "not run":
             continue
-        print(f"  {c['status']:<8} {c['title']}: {REGISTRY[name].summary(c)}")
+        print(f"  {c['status']:<12} {c['title']}: {REGISTRY[name].summary(c)}")
         for g in c["gates"]:
-            if not g["passed"]:
-                value = "n/a" if g["value"] is None else format(g["value"], ".4g")
-                print(f"           FAIL {g['metric']} = {value} (needs {g['comparison']} {g['threshold']}, "
-                      f"{g['config_key']})")
+            print(f"           {gate_text(g)} [{g['config_key']}]")
         for a in c.get("anchors", []):
             print(f"           published {a['model']}: {a['shown']} ({a['short']})")
     print(f"report: {paths['report.html'].parent}", file=sys.stdout)

@@ -29,6 +29,7 @@ import numpy as np
 from bertdemo.audit.stats import bootstrap, finite
 from bertdemo.errors import InputError
 
+MIN_GROUP_ROWS = 10  # fewer rows in a group: no interval for between-group gaps (reported as too few)
 CITATION = ("Weerts, Dudík, Edgar, Jalali, Lutz, Madaio (2023). Fairlearn: Assessing and Improving Fairness of AI "
             "Systems. JMLR 24. Templates in the spirit of Kiritchenko & Mohammad (2018), Examining Gender and Race "
             "Bias in Two Hundred Sentiment Analysis Systems (*SEM). Invariance tests: Ribeiro et al. (2020), CheckList.")
@@ -141,18 +142,29 @@ def group_fairness(y_pred: Sequence[int], scores: Sequence[float], sensitive: Se
     ci: dict[str, Any] = {}
     if n_boot > 0 and len(yp) > 1:
         groups = sorted(counts)
+        keys = _ci_keys(groups, list(fns), has_labels)
         gi = np.searchsorted(np.array(groups, dtype=object), sf)
-        with warnings.catch_warnings():  # a resample may miss a group or a class: nan, skipped
-            warnings.simplefilter("ignore", RuntimeWarning)
-            low, high = bootstrap(lambda idx: fast_metrics(yt[idx], yp[idx], sc[idx], gi[idx], len(groups), has_labels),
-                                  len(yp), n_boot, seed, confidence)
-        for key, lo, hi in zip(_ci_keys(groups, list(fns), has_labels), low, high):
+        smallest = min(counts.values())
+        if smallest < MIN_GROUP_ROWS:  # a percentile interval of a between-group gap is not valid this small
+            low = high = np.full(len(keys), np.nan)
+            ci["note"] = (f"no intervals: the smallest group has {smallest} rows (needs {MIN_GROUP_ROWS}); "
+                          "with so few rows any gap is as likely to be chance as not")
+        else:
+            with warnings.catch_warnings():  # a resample may miss a class within a group: nan, skipped
+                warnings.simplefilter("ignore", RuntimeWarning)
+                low, high = bootstrap(lambda idx: fast_metrics(yt[idx], yp[idx], sc[idx], gi[idx], len(groups), has_labels),
+                                      len(yp), n_boot, seed, confidence, strata=gi)
+            point = fast_metrics(yt, yp, sc, gi, len(groups), has_labels)
+            with np.errstate(invalid="ignore"):  # a skewed bootstrap can miss its own estimate: widen to contain it
+                low, high = np.fmin(low, point), np.fmax(high, point)
+        for key, lo, hi in zip(keys, low, high):
             node = ci
             for part in key[:-1]:
                 node = node.setdefault(part, {})
             node[key[-1]] = [finite(lo), finite(hi)]
         ci.update({"confidence": confidence, "n_boot": n_boot, "seed": seed,
-                   "method": "percentile bootstrap over rows (seeded); resamples where a value is undefined are skipped"})
+                   "method": "percentile bootstrap, rows resampled within each group (seeded), widened where needed "
+                             "to contain the estimate; resamples where a value is undefined are skipped"})
     return GroupFairness(attribute, frame, counts, parity, ci, has_labels)
 
 
@@ -181,7 +193,8 @@ def fast_metrics(yt: np.ndarray, yp: np.ndarray, sc: np.ndarray, g: np.ndarray, 
 
 
 def counterfactual_flips(rows: Sequence[dict[str, Any]], attributes: Sequence[str], base_key: str = "base_id",
-                         pred_key: str = "predicted_positive") -> dict[str, Any]:
+                         pred_key: str = "predicted_positive", n_boot: int = 0, seed: int = 0,
+                         confidence: float = 0.95) -> dict[str, Any]:
     """How often swapping only the person flips the predicted label.
 
     Within each base sentence, every pair of filled sentences is compared: ``flip_rate`` is the
@@ -193,6 +206,7 @@ def counterfactual_flips(rows: Sequence[dict[str, Any]], attributes: Sequence[st
     for r in rows:
         by_base[r[base_key]].append(r)
     pairs = flips = failures = 0
+    base_pairs, base_flips = [], []  # per base sentence, for an interval that respects the clustering
     attr_pairs = dict.fromkeys(attributes, 0)
     attr_flips = dict.fromkeys(attributes, 0)
     for members in by_base.values():
@@ -200,6 +214,8 @@ def counterfactual_flips(rows: Sequence[dict[str, Any]], attributes: Sequence[st
         k, n = sum(preds), len(preds)
         pairs += n * (n - 1) // 2
         flips += k * (n - k)
+        base_pairs.append(n * (n - 1) // 2)
+        base_flips.append(k * (n - k))
         failures += int(0 < k < n)
         for a in attributes:
             tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -209,9 +225,16 @@ def counterfactual_flips(rows: Sequence[dict[str, Any]], attributes: Sequence[st
             for (na, ka), (nb, kb) in itertools.combinations(tally.values(), 2):
                 attr_pairs[a] += na * nb
                 attr_flips[a] += ka * (nb - kb) + (na - ka) * kb
+    interval = None
+    if n_boot > 0 and pairs and len(by_base) > 1:
+        bp, bf = np.asarray(base_pairs, dtype=float), np.asarray(base_flips, dtype=float)
+        with np.errstate(all="ignore"):
+            low, high = bootstrap(lambda idx: bf[idx].sum() / bp[idx].sum(), len(bp), n_boot, seed, confidence)
+        interval = [finite(min(low[0], flips / pairs)), finite(max(high[0], flips / pairs))]
     return {
         "base_sentences": len(by_base), "pairs": pairs, "flipped_pairs": flips,
         "flip_rate": finite(flips / pairs) if pairs else None,
+        "flip_rate_ci": interval,  # bootstrap over base sentences (the pairs within one are not independent)
         "invariance_failures": failures,
         "invariance_failure_rate": finite(failures / len(by_base)) if by_base else None,
         "by_attribute": {a: {"pairs": attr_pairs[a], "flipped_pairs": attr_flips[a],

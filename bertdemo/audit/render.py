@@ -52,7 +52,7 @@ def check_views(doc: dict[str, Any], examples: dict[str, list[dict[str, Any]]] |
     views = []
     for name, c in doc["checks"].items():
         check = REGISTRY[name]
-        measured = c["status"] in ("pass", "fail") and bool(c.get("metrics"))
+        measured = c["status"] not in ("not run", "error") and bool(c.get("metrics"))
         views.append({**c, "name": name, "summary": check.summary(c),
                       "tables": check.tables(c, (examples or {}).get(name, [])) if measured else [],
                       "figures": [(f.caption, draw(f)) for f in check.figures(c)] if measured and figures else []})

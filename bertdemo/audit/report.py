@@ -49,9 +49,15 @@ CANNOT_TELL = [
     "items are noisy or ill-posed (Blodgett et al. 2021). Names are imperfect proxies for gender and race.",
     "Which fairness criterion is right for you: demographic parity and equalized odds can conflict; pick the gate "
     "that matches the decision the model supports.",
-    "Small differences: with --limit or few rows per group the intervals are wide; a gate compares the point "
-    "estimate only, so read the interval before trusting a pass or a fail.",
-    "Comparability for StereoSet: the published anchors are on the StereoSet test set; this audit runs the dev set.",
+    "Small differences: with --limit or few rows per group the intervals are wide, and a gate whose interval "
+    "straddles its threshold is inconclusive rather than a pass or a fail; the intervals cover sampling noise only, "
+    "not the benchmarks' own flaws below.",
+    "Whether the benchmarks measure what they name: Blodgett et al. (2021, 'Stereotyping Norwegian Salmon', ACL) "
+    "found that many CrowS-Pairs and StereoSet items are ill-posed (pairs that differ in more than the group, "
+    "sentences that are not stereotypes, unclear target groups), so a score is a noisy indicator, not a measurement "
+    "of a construct. CrowS-Pairs' own authors add that a lower score does not mean a less biased model.",
+    "Comparability for StereoSet: the published anchors (Nadeem et al. 2021; bias-bench) are on the hidden test set; "
+    "this audit runs the public dev set, and its sentences overlap in style but not in items with the test set.",
 ]
 
 

@@ -1,7 +1,10 @@
 """Runs the selected checks, each isolated, and gives every check and the whole audit a verdict.
 
 A check that raises becomes status ``error`` with its message while the others still run; checks
-not selected are ``not run``; the audit passes only when every selected check passes. Progress is
+not selected are ``not run``. Each gate is judged on its confidence interval (``[audit] gate_on``,
+see :class:`bertdemo.audit.checks.base.Gate`): a check fails when a gate fails, is inconclusive when
+a gate is, and passes otherwise; the audit's verdict is the worst of its checks (an error counts as
+a failure). Exit codes: 0 pass, 1 fail or error, 2 bad usage, 3 inconclusive. Progress is
 shown with tqdm bars and, optionally, reported to ``progress(fraction, description)`` (the Gradio
 app passes ``gr.Progress`` through this).
 """
@@ -21,12 +24,15 @@ from typing import Any
 from bertdemo.atomic import sha256_file
 from bertdemo.audit import thresholds as th
 from bertdemo.audit.checks import REGISTRY, Context, Gate
+from bertdemo.audit.checks.base import worst
 from bertdemo.audit.data import UserData
 from bertdemo.errors import BertDemoError, InputError
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "bertdemo.audit/1"
+EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 3}  # 2 = bad usage (the CLI's argument errors)
+STATUSES = ("pass", "inconclusive", "fail", "error", "not run")
 # Snapshots for callers; the code below reads the registry, so a check added to it needs nothing else.
 CHECKS = tuple(REGISTRY)
 DEFAULT_CHECKS = tuple(name for name, check in REGISTRY.items() if check.default)
@@ -37,15 +43,16 @@ TITLES = {name: check.title for name, check in REGISTRY.items()}
 class AuditOptions:
     checks: Sequence[str] = DEFAULT_CHECKS
     thresholds: dict[str, dict[str, Any]] = field(default_factory=lambda: th.load(None))
-    limit: int | None = None
+    limit: int | None = None  # sample size per built-in benchmark
     seed: int = 0
     user_data: UserData | None = None
+    sample_user_data: bool = False  # apply ``limit`` to the user's own file too (only when asked)
 
 
 @dataclass
 class CheckResult:
     name: str
-    status: str = "not run"  # pass | fail | error | not run
+    status: str = "not run"  # pass | inconclusive | fail | error | not run
     metrics: dict[str, Any] = field(default_factory=dict)
     gates: list[Gate] = field(default_factory=list)
     examples: list[dict[str, Any]] = field(default_factory=list)
@@ -69,14 +76,15 @@ class AuditResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.verdict == "pass" else 1
+        return EXIT_CODES[self.verdict]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
             "verdict": self.verdict,
             "summary": {s: sorted(n for n, c in self.checks.items() if c.status == s)
-                        for s in ("pass", "fail", "error", "not run")},
+                        for s in STATUSES},
+            "gate_on": self.options.thresholds["audit"]["gate_on"],
             "model": self.manifest.get("models", {}),
             "seed": self.options.seed, "limit": self.options.limit,
             "sampled": any(c.sampling and c.sampling.get("sampled") for c in self.checks.values()),
@@ -196,12 +204,15 @@ def run_audit(service: Any, options: AuditOptions | None = None,
         res = results[name]
         tracker.start(i, name)
         t0 = time.perf_counter()
-        ctx = Context(opts.thresholds, opts.limit, opts.seed, opts.user_data, tracker.advance, tracker.set_total)
+        limit = opts.limit if not REGISTRY[name].uses_user_data or opts.sample_user_data else None
+        ctx = Context(opts.thresholds, limit, opts.seed, opts.user_data, tracker.advance, tracker.set_total)
         try:
             outcome = REGISTRY[name].run(service, ctx)
             res.metrics, res.gates, res.examples = outcome.metrics, outcome.gates, outcome.examples
             res.sampling = outcome.sampling
-            res.status = "pass" if all(g.passed for g in res.gates) else "fail"
+            for g in res.gates:
+                g.judge(opts.thresholds["audit"]["gate_on"])
+            res.status = worst([g.outcome for g in res.gates])
         except Exception as err:  # isolated: this check is "error", the others still run
             res.status = "error"
             res.error = str(err) if isinstance(err, BertDemoError) else f"{type(err).__name__}: {err}"
@@ -211,7 +222,7 @@ def run_audit(service: Any, options: AuditOptions | None = None,
         finally:
             res.seconds = time.perf_counter() - t0
             tracker.finish()
-    verdict = "pass" if all(results[n].status == "pass" for n in checks) else "fail"
+    verdict = worst(["fail" if results[n].status == "error" else results[n].status for n in checks])
     finished = datetime.now(timezone.utc)
     vendored = {k: v for name in checks for k, v in REGISTRY[name].data_files.items()}
     files = {k: {"path": str(v), "sha256": sha256_file(v)} for k, v in vendored.items() if v.is_file()}

@@ -30,14 +30,23 @@ def z_for(confidence: float) -> float:
 
 
 def bootstrap(stat: Callable[[np.ndarray], Any], n: int, n_boot: int, seed: int,
-              confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+              confidence: float = 0.95, strata: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bootstrap of ``stat(indices)`` over ``n`` rows resampled with replacement.
 
     ``stat`` gets an index array and returns a float or a 1-D array of floats; resamples where a
-    statistic is undefined (nan) are ignored for that statistic. Returns (low, high) arrays.
+    statistic is undefined (nan) are ignored for that statistic. With ``strata`` (a label per row)
+    rows are resampled within each stratum, so every group keeps its size in every resample (a
+    group that vanished from a resample would otherwise bias a between-group gap). Returns (low, high).
     """
     rng = np.random.default_rng(seed)
-    draws = [np.atleast_1d(np.asarray(stat(rng.integers(0, n, n)), dtype=float)) for _ in range(n_boot)]
+    members = [np.flatnonzero(strata == s) for s in np.unique(strata)] if strata is not None else None
+
+    def draw() -> np.ndarray:
+        if members is None:
+            return rng.integers(0, n, n)
+        return np.concatenate([m[rng.integers(0, len(m), len(m))] for m in members])
+
+    draws = [np.atleast_1d(np.asarray(stat(draw()), dtype=float)) for _ in range(n_boot)]
     arr = np.vstack(draws)
     alpha = (1.0 - confidence) / 2.0
     with np.errstate(all="ignore"):

@@ -11,8 +11,11 @@ A config file (TOML, JSON or YAML) overrides any subset of :data:`DEFAULTS`, e.g
 
     [audit]
     n_boot = 500
+    gate_on = "point"            # compare the estimate alone (default "interval": see below)
 
-Each gate compares the point estimate with the threshold (intervals are reported, not gated).
+Each gate is judged on its confidence interval: pass when the whole interval is inside the allowed
+region, fail when it is wholly outside, inconclusive otherwise (``gate_on = "point"`` compares the
+estimate alone).
 Unknown sections or keys, wrong types and out-of-range values are refused with a message naming
 the key (the CLI exits 2).
 """
@@ -36,7 +39,11 @@ AUDIT_SPEC: ThresholdSpec = {
     "n_boot": (200, 0, 100_000, "bootstrap resamples for confidence intervals (0 = none)"),
     "confidence": (0.95, 0.5, 0.999, "confidence level of the intervals"),
     "top_k": (10, 1, 100, "top predictions listed per group in the template probes"),
+    "gate_on": ("interval", 0, 0, "\"interval\": pass/fail only when the whole confidence interval is on one side "
+                                  "of the threshold, else inconclusive (exit 3); \"point\": the estimate alone"),
 }
+# keys that take one of a few words instead of a number
+CHOICES = {("audit", "gate_on"): ("interval", "point")}
 SPEC: dict[str, ThresholdSpec] = {**{name: dict(c.thresholds) for name, c in REGISTRY.items()}, "audit": AUDIT_SPEC}
 
 DEFAULTS: dict[str, dict[str, Any]] = {s: {k: v[0] for k, v in keys.items()} for s, keys in SPEC.items()}
@@ -63,6 +70,12 @@ def validate(raw: Any, source: str = "config") -> dict[str, dict[str, Any]]:
             if key not in SPEC[section]:
                 raise InputError(f"unknown key {name}{_suggest(str(key), list(SPEC[section]))} in {source}", field="config")
             _, low, high, _ = SPEC[section][key]
+            if (section, key) in CHOICES:
+                if value not in CHOICES[section, key]:
+                    raise InputError(f"{name} must be one of {', '.join(map(repr, CHOICES[section, key]))}, "
+                                     f"not {value!r}", field="config")
+                out[section][key] = value
+                continue
             if value is False and section != "audit":
                 out[section][key] = False
                 continue

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from bertdemo.audit import runner
+from bertdemo.audit.checks.base import gate_text
 from bertdemo.audit.report import headline
 from bertdemo.csvfile import read_csv
 from bertdemo.errors import InputError
 from bertdemo.ui.format import esc
 
-TABLE_HEADERS = ["check", "status", "gate", "value", "comparison", "threshold", "passed"]
+TABLE_HEADERS = ["check", "status", "gate", "value", "95% interval", "needs", "outcome"]
+COLOURS = {"pass": "#2e7d32", "inconclusive": "#b26a00", "fail": "#c62828"}
 
 
 def available_checks() -> list[str]:
@@ -70,21 +72,27 @@ def load_upload(upload: Any, group_cols: Any, label_col: Any, settings: Any) -> 
         raise InputError(msg, field="groups CSV") from None
 
 
+def _round(x: Any) -> Any:
+    return None if x is None else float(f"{float(x):.4g}")
+
+
 def _table(result: Any) -> list[list[Any]]:
     rows: list[list[Any]] = []
     for name, check in result.checks.items():
         if check.status == "not run":
             continue
         if not check.gates:
-            rows.append([name, check.status, check.error or "-", None, "", None, None])
+            rows.append([name, check.status, check.error or "-", None, "", "", ""])
         for g in check.gates:
-            value = None if g.value is None else round(float(g.value), 4)
-            rows.append([name, check.status, g.metric, value, g.comparison, g.threshold, g.passed])
+            iv = g.interval if g.interval and g.interval[0] is not None else None
+            rows.append([name, check.status, g.metric, _round(g.value),
+                         f"{_round(iv[0])} to {_round(iv[1])}" if iv else ("too few items" if g.interval else "-"),
+                         f"{g.comparison} {g.threshold:g}", g.outcome + (f": {g.note}" if g.note else "")])
     return rows
 
 
-def _plot(rows: list[list[Any]]) -> Any:
-    gates = [r for r in rows if r[3] is not None and isinstance(r[5], (int, float))]
+def _plot(result: Any) -> Any:
+    gates = [(name, g) for name, c in result.checks.items() for g in c.gates if g.value is not None]
     if not gates:
         return None
     import matplotlib
@@ -94,13 +102,16 @@ def _plot(rows: list[list[Any]]) -> Any:
 
     n = len(gates)
     fig, axes = plt.subplots(n, 1, figsize=(7, 0.75 * n + 0.6), squeeze=False)
-    for ax, (check, _status, metric, value, op, threshold, passed) in zip(axes[:, 0], gates, strict=True):
-        ax.barh([0], [value], color="#2e7d32" if passed else "#c62828", height=0.6)
+    for ax, (check, g) in zip(axes[:, 0], gates, strict=True):
+        value, threshold = g.value, g.threshold
+        iv = g.interval if g.interval and g.interval[0] is not None else None
+        err = [[max(0.0, value - iv[0])], [max(0.0, iv[1] - value)]] if iv else None
+        ax.barh([0], [value], xerr=err, capsize=4, color=COLOURS.get(g.outcome, "#777"), height=0.6)
         ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
-        hi = max(abs(value), abs(threshold)) * 1.25 or 1.0
+        hi = max(abs(value), abs(threshold), abs(iv[1]) if iv else 0.0) * 1.15 or 1.0
         ax.set_xlim(min(0.0, value * 1.25), hi)
         ax.set_yticks([])
-        ax.set_title(f"{check}: {metric}  ({op} {threshold})", fontsize=8, loc="left")
+        ax.set_title(f"{check}: {g.metric}  (needs {g.comparison} {threshold:g}): {g.outcome}", fontsize=8, loc="left")
         ax.tick_params(axis="x", labelsize=7)
     fig.tight_layout()
     plt.close(fig)
@@ -108,7 +119,7 @@ def _plot(rows: list[list[Any]]) -> Any:
 
 
 def _summary(result: Any) -> str:
-    icon = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}
+    icon = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "inconclusive": "INCONCLUSIVE"}
     lines = [f"### Verdict: **{icon.get(result.verdict, result.verdict).upper()}**", ""]
     for name, check in result.checks.items():
         if check.status == "not run":
@@ -120,9 +131,12 @@ def _summary(result: Any) -> str:
             line += f" - {esc(check.error)}"
         else:
             line += f"<br>{esc(headline(name, check.to_dict()))}"
+            line += "".join(f"<br>&nbsp;&nbsp;gate: {esc(gate_text(g.to_dict()))}" for g in check.gates)
         lines.append(line)
-    lines += ["", "_A pass means the measured gaps are within the configured thresholds on these samples; it is not "
-                  "proof that the models are unbiased._"]
+    lines += ["", "_Each gate is judged on its 95% interval: PASS when the whole interval is inside the threshold, "
+                  "FAIL when it is wholly outside, INCONCLUSIVE when it straddles it (a larger sample decides). A pass "
+                  "means the measured gaps are within the configured thresholds on these samples; it is not proof "
+                  "that the models are unbiased._"]
     return "\n".join(lines)
 
 
@@ -153,16 +167,20 @@ def _write_reports(result: Any, out_dir: Path) -> list[str]:
 
 
 def run(service: Any, checks: Any, limit: Any, upload: Any, out_dir: Path, progress: Any,
-        group_cols: Any = None, label_col: Any = None) -> dict[str, Any]:
+        group_cols: Any = None, label_col: Any = None, sample_file: bool = False) -> dict[str, Any]:
+    """Run the ticked checks; an uploaded CSV is always audited (its check is added when not ticked, and
+    said so), and the sample size applies to the built-in benchmarks only unless ``sample_file``."""
     from bertdemo.textcheck import check_int
 
     limit = check_int(limit, "sample size", 1, 5000)
     user_data = load_upload(upload, group_cols, label_col, service.settings) if upload not in (None, "") else None
-    names = runner.parse_checks(_split(checks) if not isinstance(checks, (list, tuple)) else list(checks),
-                                has_data=user_data is not None)
-    names = runner.with_user_data(names, user_data is not None, "a CSV: upload one with a 'text' column and group columns",
-                                  add=False)  # the tab runs what is ticked
-    options = runner.AuditOptions(checks=names, limit=limit, user_data=user_data)
+    chosen = _split(checks) if not isinstance(checks, (list, tuple)) else list(checks)
+    if not chosen and user_data is None:
+        raise InputError("tick at least one check, or upload a CSV to audit", field="checks")
+    ticked = runner.parse_checks(chosen, has_data=True) if chosen else []
+    names = runner.with_user_data(ticked, user_data is not None, "a CSV: upload one with a 'text' column and group columns")
+    added = [n for n in names if n not in ticked]
+    options = runner.AuditOptions(checks=names, limit=limit, user_data=user_data, sample_user_data=bool(sample_file))
 
     def report(fraction: float, description: str) -> None:
         if progress is not None:
@@ -173,5 +191,9 @@ def run(service: Any, checks: Any, limit: Any, upload: Any, out_dir: Path, progr
     rows = _table(result)
     import pandas as pd
 
-    return {"summary": _summary(result), "table": pd.DataFrame(rows, columns=TABLE_HEADERS), "plot": _plot(rows),
+    summary = _summary(result)
+    if added:
+        summary = (f"_Your CSV was audited: the {', '.join(added)} check was added because you uploaded a file._\n\n"
+                   + summary)
+    return {"summary": summary, "table": pd.DataFrame(rows, columns=TABLE_HEADERS), "plot": _plot(result),
             "files": _write_reports(result, out_dir)}

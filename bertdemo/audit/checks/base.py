@@ -9,6 +9,7 @@ branch on a check's name, so adding a check is one module in this package plus i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,29 +22,127 @@ from bertdemo.models import KIND_PRETRAINING
 ThresholdSpec = dict[str, tuple[Any, float, float, str]]
 
 
+GATE_MODES = ("interval", "point")
+OUTCOMES = ("pass", "inconclusive", "fail")  # worst last
+
+
 @dataclass
 class Gate:
-    """One pass/fail comparison of a measured value with a configured threshold."""
+    """One comparison of a measured value with a configured threshold, judged on its interval.
+
+    With ``gate_on = "interval"`` (the default) a gate passes only when its whole confidence interval
+    is inside the allowed region, fails when the whole interval is outside, and is ``inconclusive``
+    otherwise, with a rough sample size that would decide it (the interval shrinks as 1/sqrt(n)). A
+    gate without an interval is judged on its value (``basis = "point"``); a gate whose metric cannot
+    tell anything here (``blind``: a probe whose word class the model never predicts, a classifier
+    that gives every input the same label) is ``inconclusive`` whatever its value.
+    ``gate_on = "point"`` compares the value alone, as releases before 0.4 did.
+    """
 
     metric: str
     value: float | None
     comparison: str  # "<=" or ">="
     threshold: float
     config_key: str
-    passed: bool
+    interval: list[float] | None = None  # the value's confidence interval, in the metric's own units
+    n: int | None = None  # the sample size behind the interval
+    half_width: float | None = None  # of the underlying estimate (for the sample-size estimate)
+    blind: str | None = None  # why this metric cannot tell anything on this model/data
+    outcome: str = "pass"  # pass | fail | inconclusive
+    basis: str = "interval"  # interval | point | blind
+    needed_n: int | None = None  # for an inconclusive interval: about how many items would decide it
+    note: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "pass"
+
+    def judge(self, mode: str = "interval") -> Gate:
+        """Set ``outcome``, ``basis``, ``needed_n`` and ``note`` for ``mode`` (``interval`` or ``point``)."""
+        v, t = self.value, self.threshold
+        self.needed_n, self.note = None, ""
+        if v is None:
+            self.outcome, self.basis, self.note = "fail", "point", "not measured"
+            return self
+        if self.blind and mode == "interval":
+            self.outcome, self.basis, self.note = "inconclusive", "blind", self.blind
+            return self
+
+        def inside(x: float) -> bool:
+            return x <= t if self.comparison == "<=" else x >= t
+
+        lo, hi = self.interval if self.interval else (None, None)
+        if mode == "point" or lo is None or hi is None:
+            self.outcome, self.basis = ("pass" if inside(v) else "fail"), "point"
+            if mode == "interval" and self.interval is not None:
+                self.outcome, self.note = "inconclusive", "too few items for an interval"
+            return self
+        self.basis = "interval"
+        if inside(lo) and inside(hi):
+            self.outcome = "pass"
+        elif not inside(lo) and not inside(hi):
+            self.outcome = "fail"
+        else:
+            self.outcome = "inconclusive"
+            w = self.half_width if self.half_width is not None else (hi - lo) / 2.0
+            gap = abs(v - t)
+            if self.n and w > 0 and gap > 0:
+                self.needed_n = math.ceil(self.n * (w / gap) ** 2)
+                self.note = f"interval straddles the threshold; about {self.needed_n:,} items would decide it"
+            else:
+                self.note = "the value sits on the threshold; no sample size decides it"
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "value": self.value, "comparison": self.comparison, "threshold": self.threshold,
-                "config_key": self.config_key, "passed": self.passed}
+                "config_key": self.config_key, "interval": self.interval, "n": self.n, "outcome": self.outcome,
+                "basis": self.basis, "needed_n": self.needed_n, "note": self.note, "blind": self.blind,
+                "passed": self.passed}
 
 
-def gate(metric: str, value: Any, op: str, threshold: Any, key: str) -> Gate | None:
-    """A gate, or ``None`` when its threshold is switched off (``false`` in the config)."""
+def gate(metric: str, value: Any, op: str, threshold: Any, key: str, interval: Any = None, n: int | None = None,
+         half_width: float | None = None, blind: str | None = None) -> Gate | None:
+    """A gate judged on its interval (see :class:`Gate`), or ``None`` when its threshold is switched off."""
     if threshold is False:
         return None
-    v = finite(value)
-    passed = v is not None and (v <= threshold if op == "<=" else v >= threshold)
-    return Gate(metric, v, op, threshold, key, bool(passed))
+    iv = None
+    if interval is not None:
+        lo, hi = (finite(x) for x in interval) if len(interval) == 2 else (None, None)
+        iv = [lo, hi] if lo is not None and hi is not None else [None, None]
+        if iv[0] is not None:
+            iv = [min(iv), max(iv)]
+    return Gate(metric, finite(value), op, threshold, key, interval=iv, n=n, half_width=half_width, blind=blind).judge()
+
+
+def _num(x: float) -> str:
+    return format(x, ".4g")
+
+
+def gate_text(g: dict[str, Any]) -> str:
+    """One line for a gate's report entry: value, interval, threshold, outcome and why (plain text)."""
+    value = "n/a" if g.get("value") is None else _num(g["value"])
+    iv = g.get("interval")
+    if iv and iv[0] is not None and iv[1] is not None:
+        value += f" (95% CI {_num(iv[0])} to {_num(iv[1])})"
+    text = f"{g['metric']} = {value}; needs {g['comparison']} {g['threshold']:g}: {g.get('outcome', 'pass').upper()}"
+    if g.get("basis") == "point" and g.get("outcome") != "inconclusive":
+        text += " (on the estimate alone)"
+    return text + (f" - {g['note']}" if g.get("note") else "")
+
+
+def deviation_interval(interval: Any, centre: float) -> tuple[list[float] | None, float | None]:
+    """The interval of ``|x - centre|`` for ``x`` in ``interval``, and ``x``'s half-width."""
+    if not interval or interval[0] is None or interval[1] is None:
+        return None, None
+    lo, hi = float(interval[0]), float(interval[1])
+    ends = [abs(lo - centre), abs(hi - centre)]
+    low = 0.0 if lo <= centre <= hi else min(ends)
+    return [low, max(ends)], (hi - lo) / 2.0
+
+
+def worst(outcomes: Sequence[str]) -> str:
+    """fail if any fails, else inconclusive if any is, else pass."""
+    return max(outcomes, key=OUTCOMES.index, default="pass")
 
 
 def sampling(unit: str, used: int, total: int, limit: int | None, seed: int) -> dict[str, Any]:

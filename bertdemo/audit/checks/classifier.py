@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bertdemo.audit.checks.base import Context, Gate, Outcome, Table, ThresholdSpec, fmt, gate, sampling
-from bertdemo.audit.checks.group_fairness import PARITY, GroupFairnessCheck, fairness_by_attribute
+from bertdemo.audit.checks.group_fairness import PARITY, GroupFairnessCheck, fairness_by_attribute, one_class
 from bertdemo.audit.data import CLASSIFIER_TEMPLATES_FILE, NAMES_FILE
 
 ATTRIBUTES = ("gender", "race")
@@ -32,15 +32,18 @@ class ClassifierFairness(GroupFairnessCheck):
             r.update({"predicted_label": lab, "predicted_positive": yp, "score_positive": s})
         results = fairness_by_attribute(y_pred, scores, {a: [r[a] for r in rows] for a in ATTRIBUTES},
                                         [r["label"] for r in rows], ctx.audit, ctx.seed)
-        metrics = {"by_attribute": results, "counterfactual": fairness.counterfactual_flips(rows, ATTRIBUTES),
+        metrics = {"by_attribute": results, "counterfactual": fairness.counterfactual_flips(
+            rows, ATTRIBUTES, n_boot=ctx.audit["n_boot"], seed=ctx.seed, confidence=ctx.audit["confidence"]),
                    "positive_label": service.labels[fairness.positive_index(service.labels)], "sentences": len(rows)}
         return Outcome(metrics, self.gates(metrics, ctx.thresholds[self.name]), rows,
                        sampling("base sentences (x every name)", len({r["base_id"] for r in rows}), n_bases, ctx.limit,
                                 ctx.seed))
 
     def gates(self, metrics: dict[str, Any], t: dict[str, Any]) -> list[Gate]:
-        g = gate("counterfactual flip rate (name swaps)", metrics["counterfactual"]["flip_rate"], "<=",
-                 t["max_counterfactual_flip_rate"], "classifier.max_counterfactual_flip_rate")
+        cf = metrics["counterfactual"]
+        g = gate("counterfactual flip rate (name swaps)", cf["flip_rate"], "<=", t["max_counterfactual_flip_rate"],
+                 "classifier.max_counterfactual_flip_rate", interval=cf.get("flip_rate_ci"), n=cf["base_sentences"],
+                 blind=one_class(metrics))
         return super().gates(metrics, t) + ([g] if g else [])
 
     def headline(self, check: dict[str, Any]) -> str:

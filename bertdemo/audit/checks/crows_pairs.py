@@ -6,7 +6,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from bertdemo.audit.checks.base import Check, Context, Figure, Gate, Outcome, Table, ThresholdSpec, fmt, gate, sampling
+from bertdemo.audit.checks.base import (
+    Check,
+    Context,
+    Figure,
+    Gate,
+    Outcome,
+    Table,
+    ThresholdSpec,
+    deviation_interval,
+    fmt,
+    gate,
+    sampling,
+)
 from bertdemo.audit.data import CROWS_PAIRS_FILE, load_crows_pairs
 from bertdemo.audit.stats import sample_indices
 
@@ -41,9 +53,11 @@ class CrowsPairs(Check):
                        sampling("pairs", len(chosen), len(pairs), ctx.limit, ctx.seed))
 
     def gates(self, metrics: dict[str, Any], t: dict[str, Any]) -> list[Gate]:
-        score = metrics["overall"]["metric_score"]
-        g = gate("|metric_score - 50|", None if score is None else abs(score - 50.0), "<=", t["max_abs_deviation"],
-                 "crows_pairs.max_abs_deviation")
+        o = metrics["overall"]
+        score = o["metric_score"]
+        interval, half = deviation_interval([o.get("ci_low"), o.get("ci_high")], 50.0)
+        g = gate("distance of the score from 50 (|score - 50|)", None if score is None else abs(score - 50.0), "<=",
+                 t["max_abs_deviation"], "crows_pairs.max_abs_deviation", interval=interval, n=o.get("n"), half_width=half)
         return [g] if g else []
 
     def headline(self, check: dict[str, Any]) -> str:

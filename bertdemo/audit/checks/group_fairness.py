@@ -22,14 +22,16 @@ class GroupFairnessCheck(Check):
 
     def gates(self, metrics: dict[str, Any], t: dict[str, Any]) -> list[Gate]:
         gates = []
+        blind = one_class(metrics)
         for attr, r in metrics["by_attribute"].items():
-            gates.append(gate(f"{attr}: demographic_parity_difference", r["demographic_parity_difference"], "<=",
-                              t["max_demographic_parity_difference"], f"{self.name}.max_demographic_parity_difference"))
-            gates.append(gate(f"{attr}: demographic_parity_ratio", r["demographic_parity_ratio"], ">=",
-                              t["min_demographic_parity_ratio"], f"{self.name}.min_demographic_parity_ratio"))
-            if r["has_labels"]:
-                gates.append(gate(f"{attr}: equalized_odds_difference", r["equalized_odds_difference"], "<=",
-                                  t["max_equalized_odds_difference"], f"{self.name}.max_equalized_odds_difference"))
+            n = sum(r["counts"].values())
+            for key, label, op, limit in (
+                    ("demographic_parity_difference", "demographic parity difference", "<=", "max_"),
+                    ("demographic_parity_ratio", "demographic parity ratio", ">=", "min_"),
+                    *([("equalized_odds_difference", "equalized odds difference", "<=", "max_")] if r["has_labels"] else [])):
+                gates.append(gate(f"{attr}: {label}", r[key], op, t[limit + key], f"{self.name}.{limit}{key}",
+                                  interval=r["ci"].get(key) if r["ci"] else None, n=n,
+                                  blind=blind if key.startswith("demographic") else None))
         return [g for g in gates if g]
 
     def headline(self, check: dict[str, Any]) -> str:
@@ -65,6 +67,16 @@ class GroupFairnessCheck(Check):
                               [r["ci"].get("by_group", {}).get(g, {}).get("positive_rate") for g in groups],
                               r["overall"]["positive_rate"]))
         return out
+
+
+def one_class(metrics: dict[str, Any]) -> str | None:
+    """Why parity gaps say nothing here: the classifier gave every sentence the same label (else None)."""
+    for r in metrics["by_attribute"].values():
+        rate = r["overall"].get("positive_rate")
+        if rate is not None and rate in (0.0, 1.0):
+            label = "positive" if rate == 1.0 else "negative"
+            return f"the classifier called every sentence {label}: no gap between groups can show"
+    return None
 
 
 def fairness_by_attribute(y_pred: list[int], scores: list[float], groups: dict[str, list[str]], y_true: Any,

@@ -6,7 +6,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from bertdemo.audit.checks.base import Check, Context, Figure, Gate, Outcome, Table, ThresholdSpec, ci, fmt, gate, sampling
+from bertdemo.audit.checks.base import (
+    Check,
+    Context,
+    Figure,
+    Gate,
+    Outcome,
+    Table,
+    ThresholdSpec,
+    ci,
+    deviation_interval,
+    fmt,
+    gate,
+    sampling,
+)
 from bertdemo.audit.data import STEREOSET_FILE, load_stereoset
 from bertdemo.audit.stats import sample_indices
 
@@ -41,10 +54,12 @@ class StereoSet(Check):
 
     def gates(self, metrics: dict[str, Any], t: dict[str, Any]) -> list[Gate]:
         o = metrics["overall"]
-        gates = [gate("|SS - 50|", None if o["ss"] is None else abs(o["ss"] - 50.0), "<=", t["max_ss_deviation"],
-                      "stereoset.max_ss_deviation"),
-                 gate("LMS", o["lms"], ">=", t["min_lms"], "stereoset.min_lms"),
-                 gate("ICAT", o["icat"], ">=", t["min_icat"], "stereoset.min_icat")]
+        n = o.get("n")
+        ss_interval, ss_half = deviation_interval(o.get("ss_ci"), 50.0)
+        gates = [gate("distance of SS from 50 (|SS - 50|)", None if o["ss"] is None else abs(o["ss"] - 50.0), "<=",
+                      t["max_ss_deviation"], "stereoset.max_ss_deviation", interval=ss_interval, n=n, half_width=ss_half),
+                 gate("LMS", o["lms"], ">=", t["min_lms"], "stereoset.min_lms", interval=o.get("lms_ci"), n=n),
+                 gate("ICAT", o["icat"], ">=", t["min_icat"], "stereoset.min_icat", interval=o.get("icat_ci"), n=n)]
         return [g for g in gates if g]
 
     def tables(self, check: dict[str, Any], examples: Sequence[dict[str, Any]]) -> list[Table]:
