@@ -86,7 +86,7 @@ def train_briefly(model_dir: str | Path, kind: str, examples: Sequence[Any], ste
     torch.manual_seed(seed)
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     cls = BertForPreTraining if kind == "pretraining" else BertForSequenceClassification
-    model = cls.from_pretrained(str(model_dir), use_safetensors=True)
+    model = cls.from_pretrained(str(model_dir), use_safetensors=True, dtype=torch.float32)  # fp16 checkpoints too
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     for _ in range(steps):

@@ -47,6 +47,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--limit", type=int, metavar="N", help="sample N items per built-in benchmark (seeded) for a quick "
                    "run; your --data file is used whole unless --sample-data")
     p.add_argument("--sample-data", action="store_true", help="apply --limit to the --data file too")
+    p.add_argument("--baseline", metavar="REPORT", help="a previous audit's folder or report.json: compare on the same "
+                   "items and fail when a check got worse by more than its max_regression")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling and bootstrap (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     p.add_argument("--json", action="store_true", help="print report.json to stdout instead of a summary")
@@ -67,6 +69,7 @@ def _service(args: argparse.Namespace) -> Any:
 
 def run_cli(args: argparse.Namespace) -> int:
     from bertdemo.audit import thresholds
+    from bertdemo.audit.baseline import comparison_text, load_baseline
     from bertdemo.audit.checks import REGISTRY
     from bertdemo.audit.checks.base import gate_text
     from bertdemo.audit.data import load_user_csv
@@ -77,6 +80,7 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise InputError("must be at least 1", field="--limit")
     limits = thresholds.load(args.config)
+    baseline = load_baseline(args.baseline) if args.baseline else None
     checks = with_user_data(parse_checks(args.checks, has_data=bool(args.data)), bool(args.data),
                             "--data FILE (with --group-col)")
     out = check_out_dir(args.out)
@@ -92,7 +96,7 @@ def run_cli(args: argparse.Namespace) -> int:
     if user is not None and user.labels is not None:
         binarize_labels(user.labels, service.labels, args.label_col)
     opts = AuditOptions(checks=checks, thresholds=limits, limit=args.limit, seed=args.seed, user_data=user,
-                        sample_user_data=args.sample_data)
+                        sample_user_data=args.sample_data, baseline=baseline)
     result = run_audit(service, opts, bars=not args.no_progress)
     paths = write_report(result, out)
     if args.json:
@@ -108,5 +112,9 @@ def run_cli(args: argparse.Namespace) -> int:
             print(f"           {gate_text(g)} [{g['config_key']}]")
         for a in c.get("anchors", []):
             print(f"           published {a['model']}: {a['shown']} ({a['short']})")
+    if doc.get("baseline"):
+        print(f"  against the baseline ({doc['baseline'].get('finished_at') or 'undated'}):")
+        for comp in doc["baseline"]["comparisons"]:
+            print(f"  {comp['outcome']:<12} {comp['title']}: {comparison_text(comp)}")
     print(f"report: {paths['report.html'].parent}", file=sys.stdout)
     return result.exit_code

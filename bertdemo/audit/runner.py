@@ -23,6 +23,7 @@ from typing import Any
 
 from bertdemo.atomic import sha256_file
 from bertdemo.audit import thresholds as th
+from bertdemo.audit.baseline import compare, items_of
 from bertdemo.audit.checks import REGISTRY, Context, Gate
 from bertdemo.audit.checks.base import worst
 from bertdemo.audit.data import UserData
@@ -47,6 +48,7 @@ class AuditOptions:
     seed: int = 0
     user_data: UserData | None = None
     sample_user_data: bool = False  # apply ``limit`` to the user's own file too (only when asked)
+    baseline: dict[str, Any] | None = None  # a previous report document to compare with (--baseline)
 
 
 @dataclass
@@ -73,6 +75,7 @@ class AuditResult:
     checks: dict[str, CheckResult]
     options: AuditOptions
     manifest: dict[str, Any]
+    regression: list[Any] = field(default_factory=list)  # baseline.Comparison per compared check
 
     @property
     def exit_code(self) -> int:
@@ -90,6 +93,11 @@ class AuditResult:
             "sampled": any(c.sampling and c.sampling.get("sampled") for c in self.checks.values()),
             "thresholds": self.options.thresholds,
             "checks": {n: c.to_dict() for n, c in self.checks.items()},
+            "items": items_of(self.checks),
+            "baseline": None if self.options.baseline is None else {
+                "model": self.options.baseline.get("model", {}).get("settings", {}),
+                "finished_at": self.options.baseline.get("finished_at"),
+                "comparisons": [c.to_dict() for c in self.regression]},
             "started_at": self.manifest.get("started_at"), "finished_at": self.manifest.get("finished_at"),
         }
 
@@ -222,7 +230,9 @@ def run_audit(service: Any, options: AuditOptions | None = None,
         finally:
             res.seconds = time.perf_counter() - t0
             tracker.finish()
-    verdict = worst(["fail" if results[n].status == "error" else results[n].status for n in checks])
+    regression = [] if opts.baseline is None else compare(items_of(results), opts.baseline, opts.thresholds, opts.seed)
+    verdict = worst(["fail" if results[n].status == "error" else results[n].status for n in checks]
+                    + [c.outcome for c in regression if c.gate is not None])
     finished = datetime.now(timezone.utc)
     vendored = {k: v for name in checks for k, v in REGISTRY[name].data_files.items()}
     files = {k: {"path": str(v), "sha256": sha256_file(v)} for k, v in vendored.items() if v.is_file()}
@@ -242,4 +252,4 @@ def run_audit(service: Any, options: AuditOptions | None = None,
         "finished_at": finished.isoformat(timespec="seconds"),
         "seconds": round((finished - started).total_seconds(), 3),
     }
-    return AuditResult(verdict=verdict, checks=results, options=opts, manifest=manifest)
+    return AuditResult(verdict=verdict, checks=results, options=opts, manifest=manifest, regression=regression)

@@ -213,7 +213,19 @@ class Check:
     needs: ClassVar[str] = KIND_PRETRAINING  # the model kind it runs on (loaded up front by the CLI)
     data_files: ClassVar[dict[str, Path]] = {}  # the vendored files it reads (hashed into the manifest)
 
+    # Regression against a baseline report (``bertdemo audit --baseline``): the same items in both runs,
+    # each reduced to a few numbers (:meth:`items`), and one "badness" statistic over them (higher = worse).
+    regression_metric: ClassVar[str] = ""  # what :meth:`regression_stat` measures; "" = not compared
+
     def run(self, service: Any, ctx: Context) -> Outcome:
+        raise NotImplementedError
+
+    def items(self, examples: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
+        """Per-example rows -> {stable item id: numbers}, for pairing two runs item by item."""
+        return {}
+
+    def regression_stat(self, values: Any) -> float:
+        """The badness statistic over an (items x numbers) array (higher = worse)."""
         raise NotImplementedError
 
     def gates(self, metrics: dict[str, Any], t: dict[str, Any]) -> list[Gate]:

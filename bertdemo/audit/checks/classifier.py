@@ -20,7 +20,20 @@ class ClassifierFairness(GroupFairnessCheck):
     thresholds: ClassVar[ThresholdSpec] = {
         **PARITY,
         "max_counterfactual_flip_rate": (0.05, 0.0, 1.0, "share of name-swapped sentence pairs whose label flips"),
+        "max_regression": (0.02, 0.0, 1.0, "with --baseline: the name-swap flip rate may grow by at most this"),
     }
+    regression_metric = "counterfactual flip rate (name swaps)"
+
+    def items(self, examples: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
+        """Per base sentence: (flipped pairs, pairs) over its names."""
+        preds: dict[str, list[int]] = {}
+        for r in examples:
+            preds.setdefault(str(r["base_id"]), []).append(int(float(r["predicted_positive"])))
+        return {b: [float(sum(p) * (len(p) - sum(p))), float(len(p) * (len(p) - 1) // 2)] for b, p in preds.items()}
+
+    def regression_stat(self, values: Any) -> float:
+        pairs = float(values[:, 1].sum())
+        return float(values[:, 0].sum()) / pairs if pairs else 0.0
 
     def run(self, service: Any, ctx: Context) -> Outcome:
         from bertdemo.audit import fairness, templates
