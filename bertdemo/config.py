@@ -71,6 +71,7 @@ class Settings:
     queue_concurrency: int = 2
     queue_max_size: int = 64
     output_dir: str = ""  # where the app writes reports for download; "" = a private temp dir
+    audit_baseline: str = ""  # a report.json the Bias audit tab compares with by default ("" = none)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with the given fields changed; ``None`` values are ignored (unset CLI flags)."""

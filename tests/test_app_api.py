@@ -284,7 +284,7 @@ def test_chat_keeps_history(client: Client) -> None:
 
 
 # ---- bias audit ----------------------------------------------------------------------------------
-def test_bias_audit(client: Client, tmp_path: Path) -> None:
+def test_bias_audit(client: Client, app: Any, app_settings: Any, tmp_path: Path) -> None:
     from bertdemo.audit.runner import CHECKS
     from bertdemo.ui import audit_adapter
 
@@ -312,6 +312,21 @@ def test_bias_audit(client: Client, tmp_path: Path) -> None:
     assert {r[0] for r in table["data"]} == {"templates", "user_data"} and "was added because you uploaded" in summary
     report = json.loads(next(Path(f) for f in files if f.endswith(".json")).read_text(encoding="utf-8"))
     assert report["checks"]["user_data"]["sampling"]["used"] == 4  # the file is used whole
+    # compare with a previous report: the same run twice is "no difference"
+    _, _, _, first = client.predict(["classifier"], 5, None, "", "", api_name="/bias_audit")
+    first_json = next(f for f in first if f.endswith(".json"))
+    # a report.json over the upload limit (4,000 bytes on this server) is refused, naming the field ...
+    tab = app[0].bertdemo_tabs["audit"]
+    with pytest.raises(Exception, match="baseline report: is larger than 4,000 bytes"):
+        tab.bias_audit(["classifier"], 5, None, "", "", False, first_json)
+    # ... and with room for it, the tab's audit compares: the same run twice is "no difference"
+    from bertdemo.service import ModelService
+
+    roomy = ModelService(app_settings.replace(max_upload_bytes=2_000_000))
+    res = audit_adapter.run(roomy, ["classifier"], 5, None, tmp_path, None, baseline_upload=first_json)
+    assert "Against the baseline report" in res["summary"] and "no difference" in res["summary"]
+    assert any(r[0] == "classifier vs baseline" and r[1] == "pass" for r in res["table"].values.tolist())
+    bad(client, "/bias_audit", ["classifier"], 5, None, "", "", False, handle_file(data), expect=("JSON",))
 
 
 def test_bias_audit_bad_input(client: Client, tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ def test_a_planted_regression_fails_and_mcnemar_matches_scipy(tmp_path: Path, mo
     from benchmarks.modelfactory import train_briefly
 
     monkeypatch.setenv("BERTDEMO_MLM_MODEL", str(BUNDLED))
-    code, base = _audit(tmp_path / "base", checks="crows_pairs", limit=40)
+    _audit(tmp_path / "base", checks="crows_pairs", limit=40)
     sampled = _rows(tmp_path / "base" / "examples_crows_pairs.csv")
     # the candidate: the bundled model trained a little on the more stereotypical sentence of each sampled pair
     skewed = tmp_path / "skewed"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bertdemo.audit import runner
+from bertdemo.audit.baseline import comparison_text
 from bertdemo.audit.checks.base import gate_text
 from bertdemo.audit.report import headline
 from bertdemo.csvfile import read_csv
@@ -88,6 +89,13 @@ def _table(result: Any) -> list[list[Any]]:
             rows.append([name, check.status, g.metric, _round(g.value),
                          f"{_round(iv[0])} to {_round(iv[1])}" if iv else ("too few items" if g.interval else "-"),
                          f"{g.comparison} {g.threshold:g}", g.outcome + (f": {g.note}" if g.note else "")])
+    for c in result.regression:
+        g = c.gate
+        if g is not None:
+            iv = g.interval
+            rows.append([f"{c.check} vs baseline", c.outcome, f"change in {c.metric}", _round(g.value),
+                         f"{_round(iv[0])} to {_round(iv[1])}" if iv and iv[0] is not None else "-",
+                         f"<= {g.threshold:g}", c.outcome + (f": {c.note}" if c.note else "")])
     return rows
 
 
@@ -133,6 +141,10 @@ def _summary(result: Any) -> str:
             line += f"<br>{esc(headline(name, check.to_dict()))}"
             line += "".join(f"<br>&nbsp;&nbsp;gate: {esc(gate_text(g.to_dict()))}" for g in check.gates)
         lines.append(line)
+    if result.regression:
+        lines += ["", "**Against the baseline report** (candidate - baseline on the same items; positive = worse):"]
+        lines += [f"- **{esc(c.check)}**: {c.outcome.upper()} - {esc(comparison_text(c.to_dict()))}"
+                  for c in result.regression]
     lines += ["", "_Each gate is judged on its 95% interval: PASS when the whole interval is inside the threshold, "
                   "FAIL when it is wholly outside, INCONCLUSIVE when it straddles it (a larger sample decides). A pass "
                   "means the measured gaps are within the configured thresholds on these samples; it is not proof "
@@ -166,10 +178,29 @@ def _write_reports(result: Any, out_dir: Path) -> list[str]:
     return [str(paths[name]) for name in ("report.json", "report.md", "report.html") if name in paths]
 
 
+def load_baseline_upload(upload: Any, settings: Any) -> dict[str, Any] | None:
+    """The report to compare with: the visitor's uploaded report.json, else the operator's, else none."""
+    from bertdemo.audit.baseline import load_baseline
+
+    if upload not in (None, ""):
+        path = Path(getattr(upload, "name", None) or getattr(upload, "path", None) or str(upload))
+        if path.is_file() and path.stat().st_size > settings.max_upload_bytes:
+            raise InputError(f"is larger than {settings.max_upload_bytes:,} bytes", field="baseline report")
+        try:
+            return load_baseline(path)
+        except InputError as err:
+            raise InputError(str(err).removeprefix("baseline: "), field="baseline report") from None
+    if settings.audit_baseline:
+        return load_baseline(settings.audit_baseline)
+    return None
+
+
 def run(service: Any, checks: Any, limit: Any, upload: Any, out_dir: Path, progress: Any,
-        group_cols: Any = None, label_col: Any = None, sample_file: bool = False) -> dict[str, Any]:
+        group_cols: Any = None, label_col: Any = None, sample_file: bool = False,
+        baseline_upload: Any = None) -> dict[str, Any]:
     """Run the ticked checks; an uploaded CSV is always audited (its check is added when not ticked, and
-    said so), and the sample size applies to the built-in benchmarks only unless ``sample_file``."""
+    said so), and the sample size applies to the built-in benchmarks only unless ``sample_file``. With a
+    baseline report (uploaded, or the operator's ``BERTDEMO_AUDIT_BASELINE``) the run is compared with it."""
     from bertdemo.textcheck import check_int
 
     limit = check_int(limit, "sample size", 1, 5000)
@@ -180,7 +211,9 @@ def run(service: Any, checks: Any, limit: Any, upload: Any, out_dir: Path, progr
     ticked = runner.parse_checks(chosen, has_data=True) if chosen else []
     names = runner.with_user_data(ticked, user_data is not None, "a CSV: upload one with a 'text' column and group columns")
     added = [n for n in names if n not in ticked]
-    options = runner.AuditOptions(checks=names, limit=limit, user_data=user_data, sample_user_data=bool(sample_file))
+    baseline = load_baseline_upload(baseline_upload, service.settings)
+    options = runner.AuditOptions(checks=names, limit=limit, user_data=user_data, sample_user_data=bool(sample_file),
+                                  baseline=baseline)
 
     def report(fraction: float, description: str) -> None:
         if progress is not None:

@@ -17,10 +17,10 @@ class AuditTab:
         self.ctx = ctx
 
     def run(self, checks: Any, limit: Any, upload: Any, group_cols: Any, label_col: Any,
-            request: gr.Request | None, progress: Any, sample_file: Any = False) -> dict[str, Any]:
+            request: gr.Request | None, progress: Any, sample_file: Any = False, baseline: Any = None) -> dict[str, Any]:
         return audit_adapter.run(self.ctx.service, checks, number(limit, "sample size", 50), upload,
                                  self.ctx.session_dir(request), progress, group_cols=group_cols, label_col=label_col,
-                                 sample_file=bool(sample_file))
+                                 sample_file=bool(sample_file), baseline_upload=baseline)
 
     def quick(self, request: gr.Request | None) -> list[Any]:
         """The chat's ``/audit``: a small sample of the default checks, the summary and the HTML report."""
@@ -31,14 +31,14 @@ class AuditTab:
 
     @user_facing
     def bias_audit(self, checks: Any, limit: Any, upload: Any = None, group_cols: Any = "", label_col: Any = "",
-                   sample_file: Any = False, request: gr.Request | None = None,
+                   sample_file: Any = False, baseline: Any = None, request: gr.Request | None = None,
                    progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 (gradio's idiom)
         """Bias audit of the loaded models (and of an uploaded CSV, always audited when given).
 
         Each gate is judged on its 95% interval: pass, fail, or inconclusive when the interval straddles
         the threshold. The sample size applies to the built-in benchmarks; ``sample_file`` applies it
-        to the uploaded CSV too."""
-        result = self.run(checks, limit, upload, group_cols, label_col, request, progress, sample_file)
+        to the uploaded CSV too. ``baseline``: a previous audit's report.json to compare with."""
+        result = self.run(checks, limit, upload, group_cols, label_col, request, progress, sample_file, baseline)
         return result["summary"], result["table"], result["plot"], result["files"]
 
     def build(self) -> gr.Blocks:
@@ -60,12 +60,16 @@ class AuditTab:
                             label = gr.Textbox(label="Label column (optional)", elem_id="au-label")
                         sample_file = gr.Checkbox(False, label="Sample my file too (default: every row is used)",
                                                   elem_id="au-sample-file")
+                    with gr.Accordion("Compare with a previous audit (optional): its report.json", open=False):
+                        baseline = gr.File(label="Baseline report.json (same sample size and checks)",
+                                           file_types=[".json"], elem_id="au-baseline")
                     run = gr.Button("Run audit", variant="primary", elem_id="au-run")
                 with gr.Column():
                     summary = gr.Markdown(elem_id="au-summary")
                     files = gr.File(label="Reports", file_count="multiple", interactive=False, elem_id="au-files")
             table = gr.Dataframe(interactive=False, wrap=True, label="Results", elem_id="au-table")
             plot = gr.Plot(label="Gaps by check", elem_id="au-plot")
-            run.click(self.bias_audit, [checks, limit, upload, groups, label, sample_file], [summary, table, plot, files],
+            run.click(self.bias_audit, [checks, limit, upload, groups, label, sample_file, baseline],
+                      [summary, table, plot, files],
                       api_name="bias_audit", concurrency_limit=1, concurrency_id="audit")
         return tab
