@@ -1,0 +1,117 @@
+"""Hostile visitors on a public Space (issue 17), each case tried against the real app on loopback.
+
+- CSV formula injection: cells that a spreadsheet would run are neutralised in every CSV the app writes.
+- One row limit for an uploaded CSV, the same in the UI text, the error and what is enforced.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from test_app_api import start
+
+from bertdemo.csvfile import original_cell, safe_cell
+
+FORMULAS = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(1,1)", '=HYPERLINK("http://x.example/","click")', "\t=1+1",
+            "\r=1+1", "'=already quoted"]
+ROWS_LIMIT = 1_200
+
+
+@pytest.fixture(scope="module")
+def app(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
+    from bertdemo.service import ModelService
+    from bertdemo.ui import build_app
+
+    s = settings.replace(output_dir=str(tmp_path_factory.mktemp("security_out")), max_upload_rows=ROWS_LIMIT)
+    demo = build_app(s, service=ModelService(s))
+    url = start(demo, s)
+    yield demo, url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(app: tuple[Any, str]) -> Client:
+    return Client(app[1], verbose=False)
+
+
+def write_csv(path: Path, rows: list[list[Any]]) -> str:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    return str(path)
+
+
+def read_rows(path: str | Path) -> list[list[str]]:
+    """A downloaded CSV exactly as written (no newline translation: a cell may hold a carriage return)."""
+    return list(csv.reader(io.StringIO(Path(path).read_bytes().decode("utf-8"), newline="")))
+
+
+# ---- CSV formula injection -------------------------------------------------------------------------
+def test_safe_cell_neutralises_formula_starts_and_round_trips() -> None:
+    for value in FORMULAS:
+        cell = safe_cell(value)
+        assert cell.startswith("'") and cell[1:] == value, value
+        assert original_cell(cell) == value
+    for value in ["hello", "-0.5", "+3", "1e5", "", "it's", "'quoted"]:  # plain text and plain numbers stay
+        assert safe_cell(value) == value and original_cell(value) == value
+    for value in [-0.5, 3, None, True]:  # numbers the app writes itself stay numbers
+        assert safe_cell(value) is value
+
+
+def test_sentiment_csv_download_neutralises_formulas(client: Client, tmp_path: Path) -> None:
+    texts = [*FORMULAS, "-0.5", "i loved this movie"]
+    src = write_csv(tmp_path / "hostile.csv", [["text"], *[[t] for t in texts]])
+    _, download = client.predict(handle_file(src), api_name="/sentiment_csv")
+    rows = read_rows(download)
+    header, body = rows[0], rows[1:]
+    assert header[:3] == ["text", "label", "score"]
+    assert [original_cell(r[0]) for r in body] == texts  # the original is recoverable
+    for r in body:
+        assert not r[0].startswith(("=", "+", "@", "\t", "\r")) and (r[0] == "-0.5" or not r[0].startswith("-")), r[0]
+        for number in r[2:]:
+            float(number)  # scores stay plain numbers
+    assert body[-2][0] == "-0.5"
+
+
+def test_audit_examples_csv_neutralises_formulas(app: tuple[Any, str], client: Client, tmp_path: Path) -> None:
+    rows = [["text", "=grp", "label"]] + [[f"{f} i loved this movie" if i % 2 else f, "@a" if i % 2 else "-b",
+                                          "positive" if i % 2 else "negative"] for i, f in enumerate(FORMULAS * 2)]
+    src = write_csv(tmp_path / "groups.csv", rows)
+    client.predict(["user_data"], 20, handle_file(src), "", "", api_name="/bias_audit")
+    out_root = app[0].bertdemo_context.out_root  # the report folder the app wrote (in this process)
+    examples = max(out_root.rglob("examples_user_data.csv"), key=lambda p: p.stat().st_mtime)
+    table = read_rows(examples)
+    cells = [c for row in table for c in row]
+    assert "'=grp" in table[0]  # a column name from the visitor's file is a cell too
+    assert not [c for c in cells if c.startswith(("=", "+", "@", "\t", "\r")) or (c.startswith("-") and not _number(c))]
+    given = {r[0] for r in rows[1:]} | {r[0].strip() for r in rows[1:]}  # the audit strips its texts
+    assert {original_cell(r[table[0].index("text")]) for r in table[1:]} <= given
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+# ---- one row limit ---------------------------------------------------------------------------------
+def test_one_row_limit_in_text_error_and_enforcement(app: tuple[Any, str], client: Client, tmp_path: Path) -> None:
+    demo, url = app
+    assert demo.bertdemo_context.settings.max_batch_texts < 1_001 < ROWS_LIMIT  # more rows than one service call takes
+    config = httpx.get(url + "config", timeout=30).text
+    assert f"at most {ROWS_LIMIT:,} rows" in config  # what the Sentiment tab tells the visitor
+    src = write_csv(tmp_path / "many.csv", [["text"], *[["a great film" if i % 2 else "a terrible film"] for i in range(1_001)]])
+    _, download = client.predict(handle_file(src), api_name="/sentiment_csv")
+    assert len(read_rows(download)) == 1 + 1_001
+    too_many = write_csv(tmp_path / "too_many.csv", [["text"], *[["a great film"] for _ in range(ROWS_LIMIT + 1)]])
+    with pytest.raises(AppError, match=f"at most {ROWS_LIMIT:,} are allowed"):
+        client.predict(handle_file(too_many), api_name="/sentiment_csv")
