@@ -66,6 +66,7 @@ class Settings:
     log_user_text: bool = False  # privacy: user text is never logged unless the operator opts in
     max_upload_bytes: int = 5_000_000
     max_upload_rows: int = 20_000
+    monitoring: bool = False  # gradio's /monitoring pages (their summary would be public)
     host: str = "127.0.0.1"
     port: int = 7860
     queue_concurrency: int = 2

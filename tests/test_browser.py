@@ -185,6 +185,24 @@ def test_bias_audit_tab(page: Any) -> None:
     shot(page, "5_bias_audit")
 
 
+def test_framing_allowed_for_the_app_itself_only(page: Any, app_url: str) -> None:
+    """The CSP frame-ancestors header: the app's own origin (and the Hub, on a Space) may frame it; a page
+    of another origin gets a blocked frame, and the app itself still renders with the header."""
+    other = page.context.new_page()
+    try:
+        other.set_content(f'<iframe id="f" src="{app_url}" width="800" height="600"></iframe>')
+        other.wait_for_timeout(3000)
+        framed = [f for f in other.frames if f != other.main_frame]
+        assert framed and not framed[0].url.startswith(app_url), framed[0].url if framed else None
+        other.goto(app_url, wait_until="load")
+        other.evaluate("""(u) => { const f = document.createElement('iframe'); f.id = 'self-frame'; f.src = u;
+                                   f.width = 800; f.height = 600; document.body.appendChild(f); }""", app_url)
+        inner = other.frame_locator("#self-frame")
+        inner.locator("#chat-input textarea").wait_for()
+    finally:
+        other.close()
+
+
 def test_about_tab(page: Any) -> None:
     open_tab(page, "About")
     text = wait_text(page, "about-md", r"Loaded models")

@@ -2,6 +2,7 @@
 
 - CSV formula injection: cells that a spreadsheet would run are neutralised in every CSV the app writes.
 - One row limit for an uploaded CSV, the same in the UI text, the error and what is enforced.
+- Security headers that keep Spaces embedding working; gradio's /monitoring off.
 """
 
 from __future__ import annotations
@@ -115,3 +116,29 @@ def test_one_row_limit_in_text_error_and_enforcement(app: tuple[Any, str], clien
     too_many = write_csv(tmp_path / "too_many.csv", [["text"], *[["a great film"] for _ in range(ROWS_LIMIT + 1)]])
     with pytest.raises(AppError, match=f"at most {ROWS_LIMIT:,} are allowed"):
         client.predict(handle_file(too_many), api_name="/sentiment_csv")
+
+
+# ---- headers and monitoring --------------------------------------------------------------------------
+EXPECTED_HEADERS = {
+    "content-security-policy": "frame-ancestors 'self' https://huggingface.co https://*.hf.space",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "strict-origin-when-cross-origin",
+}
+
+
+def test_security_headers_on_pages_api_and_files(app: tuple[Any, str], client: Client, tmp_path: Path) -> None:
+    _, url = app
+    src = write_csv(tmp_path / "one.csv", [["text"], ["i loved this movie"]])
+    _, download = client.predict(handle_file(src), api_name="/sentiment_csv")
+    for path in ("", "config", "gradio_api/info", "no-such-page", f"gradio_api/file={download}"):
+        resp = httpx.get(url + path, timeout=30)
+        for name, value in EXPECTED_HEADERS.items():
+            assert resp.headers.get(name) == value, (path, name, resp.headers.get(name))
+        assert "x-frame-options" not in resp.headers, path  # it would stop a Space from embedding the app
+    assert httpx.get(url + f"gradio_api/file={download}", timeout=30).status_code == 200
+
+
+def test_monitoring_is_off(app: tuple[Any, str]) -> None:
+    _, url = app
+    for path in ("monitoring", "monitoring/summary"):
+        assert httpx.get(url + path, timeout=30).status_code == 403, path

@@ -18,6 +18,7 @@ from typing import Any
 import gradio as gr
 
 from bertdemo.config import Settings, load_settings
+from bertdemo.ui import security
 from bertdemo.ui.common import AppContext
 from bertdemo.ui.tabs import about
 from bertdemo.ui.tabs.audit import AuditTab
@@ -35,7 +36,8 @@ CSS = """
 
 
 def launch_kwargs(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for ``demo.launch()``: address, theme, CSS, upload limit, no errors' internals."""
+    """Keyword arguments for ``demo.launch()``: address, theme, CSS, upload limit, no errors' internals,
+    security headers (:mod:`bertdemo.ui.security`), monitoring off."""
     host = settings.host
     if os.environ.get("SPACE_ID") and not (os.environ.get("BERTDEMO_HOST") or os.environ.get("GRADIO_SERVER_NAME")):
         host = "0.0.0.0"  # a Hugging Face Space must listen on all interfaces
@@ -48,6 +50,8 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
         "theme": gr.themes.Soft(),
         "css": CSS,
         "footer_links": ["api"],
+        "app_kwargs": security.app_kwargs(),  # CSP frame-ancestors (Hub embedding only), nosniff, Referrer-Policy
+        "enable_monitoring": settings.monitoring,  # off unless the operator turns it on (BERTDEMO_MONITORING)
     }
     if settings.output_dir:
         out = Path(settings.output_dir).resolve()
