@@ -3,12 +3,17 @@
 - CSV formula injection: cells that a spreadsheet would run are neutralised in every CSV the app writes.
 - One row limit for an uploaded CSV, the same in the UI text, the error and what is enforced.
 - Security headers that keep Spaces embedding working; gradio's /monitoring off.
+- No user-supplied value in the server's log, even for payloads of the wrong type.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +22,11 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
-from test_app_api import start
+from test_app_api import free_port, start
 
 from bertdemo.csvfile import original_cell, safe_cell
 
+ROOT = Path(__file__).resolve().parent.parent
 FORMULAS = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(1,1)", '=HYPERLINK("http://x.example/","click")', "\t=1+1",
             "\r=1+1", "'=already quoted"]
 ROWS_LIMIT = 1_200
@@ -52,6 +58,17 @@ def write_csv(path: Path, rows: list[list[Any]]) -> str:
 def read_rows(path: str | Path) -> list[list[str]]:
     """A downloaded CSV exactly as written (no newline translation: a cell may hold a carriage return)."""
     return list(csv.reader(io.StringIO(Path(path).read_bytes().decode("utf-8"), newline="")))
+
+
+def post(url: str, api: str, data: list[Any], source: str = "127.0.0.1") -> httpx.Response:
+    """A raw API call (what a script sends), from a chosen loopback address."""
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=60) as c:
+        return c.post(f"{url}gradio_api/call/{api}", json={"data": data})
+
+
+def result(url: str, api: str, event_id: str) -> str:
+    with httpx.Client(timeout=120) as c:
+        return c.get(f"{url}gradio_api/call/{api}/{event_id}").text
 
 
 # ---- CSV formula injection -------------------------------------------------------------------------
@@ -142,3 +159,59 @@ def test_monitoring_is_off(app: tuple[Any, str]) -> None:
     _, url = app
     for path in ("monitoring", "monitoring/summary"):
         assert httpx.get(url + path, timeout=30).status_code == 403, path
+
+
+# ---- logs ----------------------------------------------------------------------------------------
+MARKER = "zqxmarker7731"
+
+
+def test_server_log_carries_no_user_values(model_env: dict[str, str], tmp_path: Path) -> None:
+    """``python app.py`` as a Space runs it; payloads of the wrong type carrying a marker go to every
+    endpoint; the marker never reaches the server's stdout or stderr."""
+    port = free_port()
+    env = {**model_env, "BERTDEMO_PORT": str(port), "BERTDEMO_OUTPUT_DIR": str(tmp_path / "out"),
+           "TRANSFORMERS_VERBOSITY": "info", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env.pop("BERTDEMO_LOG_USER_TEXT", None)
+    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with out.open("wb") as fo, err.open("wb") as fe:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=tmp_path, env=env, stdout=fo, stderr=fe)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url, timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        m, file_ref = MARKER, {"path": f"/tmp/{MARKER}.csv", "meta": {"_type": "gradio.FileData"}}
+        calls = {
+            "bias_audit": [[[m], 10, None, "", ""], [{"a": m}, 10, None, "", ""], [["templates"], m, None, m, m],
+                           [["user_data"], 10, file_ref, m, m]],
+            "fill_mask": [[m, m, m], ["a [MASK]", [m], {"k": m}]],
+            "fill_mask_compare": [[m, [m], m, m]],
+            "next_sentence": [[[m], {"k": m}]],
+            "rank_next": [[m, [m]]],
+            "sentiment": [[[m]], [{"k": m}]],
+            "explain": [[m, m], [m, [m]]],
+            "counterfactual": [[{"k": m}]],
+            "sentiment_csv": [[file_ref], [m]],
+            "chat": [[m, m], [[m], [{"role": "user", "content": m}]], ["/audit", m]],
+        }
+        for api, payloads in calls.items():
+            for data in payloads:
+                resp = post(url, api, data)
+                if resp.status_code == 200:
+                    result(url, api, resp.json()["event_id"])
+        time.sleep(1)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    logs = out.read_text(errors="replace") + err.read_text(errors="replace")
+    assert "Running on" in logs  # the server did run and log
+    assert MARKER not in logs, [line for line in logs.splitlines() if MARKER in line][:5]
+

@@ -77,9 +77,16 @@ def _field(component: Any) -> str:
     return str(getattr(component, "label", None) or getattr(component, "elem_id", None) or "input")
 
 
+def _quiet(err: gr.Error) -> gr.Error:
+    """gradio's own message (which may quote the payload) for the visitor, escaped, and never printed with
+    a traceback to the server log: logs carry no user-supplied values (``BERTDEMO_LOG_USER_TEXT``)."""
+    return gr.Error(html.escape(str(getattr(err, "message", "") or "invalid input")), print_exception=False)
+
+
 def guard_inputs(demo: gr.Blocks) -> None:
     """Answer an API payload of the wrong shape (the page cannot send one) with a message naming the
-    field and what it accepts, instead of gradio's generic "error" answer."""
+    field and what it accepts, instead of gradio's generic "error" answer, and keep the payload out of
+    the server log (gradio prints its own input errors with a traceback that quotes the value)."""
     seen: set[int] = set()
     for fn in demo.fns.values():
         for comp in fn.inputs:
@@ -90,8 +97,8 @@ def guard_inputs(demo: gr.Blocks) -> None:
             def preprocess(payload: Any, _original: Any = comp.preprocess, _comp: Any = comp) -> Any:
                 try:
                     return _original(payload)
-                except gr.Error:
-                    raise
+                except gr.Error as err:  # gradio's own check (a choice, a range): its words, not logged
+                    raise _quiet(err) from None
                 except Exception:
                     raise gr.Error(html.escape(f"{_field(_comp)}: must be {_allowed(_comp)}"),
                                    print_exception=False) from None
@@ -103,9 +110,10 @@ def guard_inputs(demo: gr.Blocks) -> None:
     async def preprocess_data(block_fn: Any, inputs: list[Any], state: Any, explicit_call: bool = False) -> Any:
         try:
             return await original(block_fn, inputs, state, explicit_call)
-        except gr.Error:
-            raise
-        except Exception:  # gradio's own payload checks (file references, data models) before ours run
+        except Exception as err:
+            if isinstance(err, gr.Error):
+                raise err if not err.print_exception else _quiet(err) from None
+            # gradio's own payload checks (file references, data models) before ours run
             accepted = "; ".join(f"{_field(c)}: {_allowed(c)}" for c in block_fn.inputs)
             raise gr.Error(html.escape(f"an input has the wrong type for this endpoint. It accepts {accepted}"),
                            print_exception=False) from None
