@@ -2,6 +2,8 @@
 
 - CSV formula injection: cells that a spreadsheet would run are neutralised in every CSV the app writes.
 - One row limit for an uploaded CSV, the same in the UI text, the error and what is enforced.
+- Audits bounded before they are queued (group columns, work, one per visitor / address, a few waiting),
+  one at a time in one concurrency group, and a flood of audits leaves /sentiment answering (no 503).
 - Security headers that keep Spaces embedding working; gradio's /monitoring off.
 - No user-supplied value in the server's log, even for payloads of the wrong type.
 """
@@ -10,10 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 from gradio_client import Client, handle_file
-from gradio_client.exceptions import AppError
+from gradio_client.exceptions import AppError, ValidationError
 from test_app_api import free_port, start
 
 from bertdemo.csvfile import original_cell, safe_cell
@@ -135,6 +140,121 @@ def test_one_row_limit_in_text_error_and_enforcement(app: tuple[Any, str], clien
         client.predict(handle_file(too_many), api_name="/sentiment_csv")
 
 
+# ---- audits bounded before queueing ------------------------------------------------------------------
+def test_wide_csv_audit_refused_before_it_is_queued(app: tuple[Any, str], client: Client, tmp_path: Path) -> None:
+    _, url = app
+    wide = write_csv(tmp_path / "wide.csv", [["text", *[f"g{i}" for i in range(3_000)]],
+                                             *[[f"row {r} i loved this movie", *["x"] * 3_000] for r in range(20)]])
+    with pytest.raises(ValidationError, match=r"3,000 group columns; at most 20 per audit"):
+        client.predict(["user_data"], 10, handle_file(wide), "", "", api_name="/bias_audit")
+    # The raw API: refused with 422 when it arrives, not queued (a queued call gets 200 and an event id).
+    uploaded = httpx.post(url + "gradio_api/upload", files={"files": ("wide.csv", Path(wide).read_bytes())}, timeout=60)
+    path = uploaded.json()[0]
+    resp = post(url, "bias_audit", [["user_data"], 10, {"path": path, "meta": {"_type": "gradio.FileData"}}, "", ""])
+    assert resp.status_code == 422, resp.text[:300]
+    assert "BERTDEMO_AUDIT_MAX_GROUP_COLUMNS" in resp.text
+
+
+def test_audit_work_cap_refused_before_it_is_queued(settings: Any, tmp_path: Path) -> None:
+    from bertdemo.service import ModelService
+    from bertdemo.ui import build_app
+
+    s = settings.replace(output_dir=str(tmp_path), audit_max_work=100)
+    demo = build_app(s, service=ModelService(s))
+    url = start(demo, s)
+    try:
+        c = Client(url, verbose=False)
+        with pytest.raises(ValidationError, match=r"120 work units.*at most 100 per audit \(BERTDEMO_AUDIT_MAX_WORK\)"):
+            c.predict(["templates", "classifier"], 60, None, "", "", api_name="/bias_audit")
+        summary, *_ = c.predict(["templates", "classifier"], 50, None, "", "", api_name="/bias_audit")
+        assert "Verdict" in summary  # at the cap it runs
+    finally:
+        demo.close()
+
+
+def test_one_pending_audit_per_visitor_shared_by_tab_and_chat(client: Client) -> None:
+    job = client.submit(["templates", "classifier"], 500, None, "", "", api_name="/bias_audit")
+    try:
+        time.sleep(0.3)
+        assert not job.done()  # a few seconds' work, so it is still waiting or running now
+        with pytest.raises(ValidationError, match="already have an audit waiting or running"):
+            client.predict(["templates"], 10, None, "", "", api_name="/bias_audit")
+        history, _ = client.predict("/audit", [], api_name="/chat")  # the chat's /audit shares the limit
+        assert "already have an audit" in json.dumps(history)
+    finally:
+        assert "Verdict" in job.result()[0]
+    history, _ = client.predict("/audit", [], api_name="/chat")  # afterwards the chat's /audit is queued ...
+    assert "Quick audit queued" in json.dumps(history)
+    history = client.predict(history, api_name="/chat_audit")  # ... and runs in the audit group
+    assert "Verdict" in json.dumps(history) and "Quick audit queued" not in json.dumps(history)
+
+
+def test_audit_entry_points_share_one_group_and_fast_endpoints_do_not(app: tuple[Any, str]) -> None:
+    demo, _ = app
+    by_name = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
+    for name in ("bias_audit", "chat_audit"):
+        assert by_name[name].concurrency_id == "audit" and by_name[name].concurrency_limit == 1
+        assert by_name[name].validator is not None  # checked before queueing
+    fast = ["fill_mask", "fill_mask_compare", "next_sentence", "rank_next", "sentiment", "explain", "counterfactual",
+            "chat", "sentiment_csv"]
+    assert all(by_name[n].concurrency_id != "audit" for n in fast)
+
+
+def test_audit_flood_leaves_sentiment_answering(settings: Any, tmp_path: Path) -> None:
+    """70 raw audit calls from 35 addresses at once: a few wait, the rest are refused at once (422, never
+    503), at most one audit runs at a time, and /sentiment keeps answering within a few seconds."""
+    from bertdemo.service import ModelService
+    from bertdemo.ui import build_app
+
+    s = settings.replace(output_dir=str(tmp_path), queue_max_size=8, audit_max_waiting=3)
+    demo = build_app(s, service=ModelService(s))
+    url = start(demo, s)
+    running: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:  # gradio's own queue: how many audits run at once
+        while not stop.is_set():
+            jobs = list(demo._queue.active_jobs)
+            running.append(sum(1 for job in jobs if job for e in job if e.concurrency_id == "audit"))
+            time.sleep(0.02)
+
+    codes: Counter[int] = Counter()
+    latencies: list[float] = []
+    failures: list[str] = []
+
+    def flood(i: int) -> None:
+        resp = post(url, "bias_audit", [["templates", "classifier"], 500, None, "", ""], source=f"127.0.0.{2 + i % 35}")
+        codes[resp.status_code] += 1
+
+    def ask() -> None:
+        c = Client(url, verbose=False)
+        for _ in range(5):
+            t0 = time.perf_counter()
+            try:
+                assert c.predict("i loved this movie", api_name="/sentiment")[0]["label"] == "positive"
+            except Exception as err:
+                failures.append(f"{type(err).__name__}: {err}")
+            latencies.append(time.perf_counter() - t0)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        threads = [threading.Thread(target=flood, args=(i,)) for i in range(70)] + [threading.Thread(target=ask)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(180)
+        assert not failures, failures
+        assert set(codes) <= {200, 422} and codes[200] >= 1 and codes[422] >= 60, codes
+        assert codes[200] <= 1 + 3 + 2, codes  # one running, three waiting (plus any that finished meanwhile)
+        assert max(latencies) < 15, latencies
+        assert max(running) == 1, max(running)
+    finally:
+        stop.set()
+        watcher.join()
+        demo.close()
+
+
 # ---- headers and monitoring --------------------------------------------------------------------------
 EXPECTED_HEADERS = {
     "content-security-policy": "frame-ancestors 'self' https://huggingface.co https://*.hf.space",
@@ -197,6 +317,7 @@ def test_server_log_carries_no_user_values(model_env: dict[str, str], tmp_path: 
             "counterfactual": [[{"k": m}]],
             "sentiment_csv": [[file_ref], [m]],
             "chat": [[m, m], [[m], [{"role": "user", "content": m}]], ["/audit", m]],
+            "chat_audit": [[m], [[{"role": m, "content": m}]]],
         }
         for api, payloads in calls.items():
             for data in payloads:

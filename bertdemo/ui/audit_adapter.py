@@ -14,7 +14,7 @@ from typing import Any
 from bertdemo.audit import runner
 from bertdemo.audit.report import headline
 from bertdemo.csvfile import read_csv
-from bertdemo.errors import InputError
+from bertdemo.errors import InputError, LimitError
 from bertdemo.ui.format import esc
 
 TABLE_HEADERS = ["check", "status", "gate", "value", "comparison", "threshold", "passed"]
@@ -61,6 +61,11 @@ def load_upload(upload: Any, group_cols: Any, label_col: Any, settings: Any) -> 
         groups = [c for c in header if c and c not in {"text", label}]
         if header and not groups:
             raise InputError("needs at least one group column besides 'text' and the label", field="groups CSV")
+    most = settings.audit_max_group_columns
+    if len(groups) > most:  # checked before the file's cells are split into groups
+        raise LimitError(f"has {len(groups):,} group columns; at most {most:,} per audit "
+                         "(BERTDEMO_AUDIT_MAX_GROUP_COLUMNS): name the ones to compare in 'Group columns'",
+                         field="groups CSV")
     try:
         return load_user_csv(path, text_col="text", label_col=label or None, group_cols=groups or None,
                              max_bytes=settings.max_upload_bytes, max_rows=settings.max_upload_rows,
@@ -152,17 +157,43 @@ def _write_reports(result: Any, out_dir: Path) -> list[str]:
     return [str(paths[name]) for name in ("report.json", "report.md", "report.html") if name in paths]
 
 
-def run(service: Any, checks: Any, limit: Any, upload: Any, out_dir: Path, progress: Any,
-        group_cols: Any = None, label_col: Any = None) -> dict[str, Any]:
+def audit_work(names: list[str], limit: int, user_data: Any = None) -> int:
+    """Work units of an audit: the sample size of each benchmark check, plus, for the checks on the
+    visitor's CSV, the rows scored times the group columns compared."""
+    from bertdemo.audit.checks import REGISTRY
+
+    work = 0
+    for name in names:
+        if REGISTRY[name].uses_user_data and user_data is not None:
+            work += min(limit, len(user_data)) * max(1, len(user_data.group_cols))
+        else:
+            work += limit
+    return work
+
+
+def prepare(settings: Any, checks: Any, limit: Any, upload: Any, group_cols: Any = None,
+            label_col: Any = None) -> runner.AuditOptions:
+    """The audit's options, every input checked, and refused with :class:`LimitError` when it asks for
+    more group columns or work than the settings allow. Cheap enough to run before queueing."""
     from bertdemo.textcheck import check_int
 
     limit = check_int(limit, "sample size", 1, 5000)
-    user_data = load_upload(upload, group_cols, label_col, service.settings) if upload not in (None, "") else None
+    user_data = load_upload(upload, group_cols, label_col, settings) if upload not in (None, "") else None
     names = runner.parse_checks(_split(checks) if not isinstance(checks, (list, tuple)) else list(checks),
                                 has_data=user_data is not None)
     names = runner.with_user_data(names, user_data is not None, "a CSV: upload one with a 'text' column and group columns",
                                   add=False)  # the tab runs what is ticked
-    options = runner.AuditOptions(checks=names, limit=limit, user_data=user_data)
+    work, most = audit_work(names, limit, user_data), settings.audit_max_work
+    if work > most:
+        raise LimitError(f"this audit is {work:,} work units (sample size per check, plus rows x group columns "
+                         f"for your CSV); at most {most:,} per audit (BERTDEMO_AUDIT_MAX_WORK): lower the sample "
+                         "size or choose fewer checks or group columns", field="audit")
+    return runner.AuditOptions(checks=names, limit=limit, user_data=user_data)
+
+
+def run(service: Any, checks: Any, limit: Any, upload: Any, out_dir: Path, progress: Any,
+        group_cols: Any = None, label_col: Any = None) -> dict[str, Any]:
+    options = prepare(service.settings, checks, limit, upload, group_cols, label_col)
 
     def report(fraction: float, description: str) -> None:
         if progress is not None:

@@ -19,7 +19,7 @@ import gradio as gr
 
 from bertdemo.config import Settings, load_settings
 from bertdemo.ui import security
-from bertdemo.ui.common import AppContext
+from bertdemo.ui.common import UNREADABLE, AppContext
 from bertdemo.ui.tabs import about
 from bertdemo.ui.tabs.audit import AuditTab
 from bertdemo.ui.tabs.chat import ChatTab
@@ -111,6 +111,10 @@ def guard_inputs(demo: gr.Blocks) -> None:
         try:
             return await original(block_fn, inputs, state, explicit_call)
         except Exception as err:
+            if getattr(block_fn, "is_validator_function", False):
+                # A validator runs before queueing; a payload it cannot read is left to the handler,
+                # whose answer names the field (a validator's refusal is for limits only).
+                return [UNREADABLE] * len(block_fn.inputs)
             if isinstance(err, gr.Error):
                 raise err if not err.print_exception else _quiet(err) from None
             # gradio's own payload checks (file references, data models) before ours run
@@ -152,7 +156,11 @@ def build_app(settings: Settings | None = None, service: Any = None, warm_up: bo
         demo.unload(ctx.cleanup_session)
 
     guard_inputs(demo)
+    # Each fast endpoint has its own concurrency group (queue_concurrency at once); audits share one
+    # group of their own (one at a time) and may hold at most audit_max_waiting of the queue_max_size
+    # places (bertdemo.ui.admission), so a flood of audits leaves the fast endpoints answering.
     demo.queue(default_concurrency_limit=settings.queue_concurrency, max_size=settings.queue_max_size)
+    audit.admission.attach(demo)
     demo.bertdemo_context = ctx  # type: ignore[attr-defined]  (tests and tools reach the output folder)
     demo.bertdemo_tabs = tabs  # type: ignore[attr-defined]
     return demo
