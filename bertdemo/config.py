@@ -65,7 +65,13 @@ class Settings:
     pack_batches: bool = True  # pack short inputs of mixed lengths into shared rows (less padding)
     log_user_text: bool = False  # privacy: user text is never logged unless the operator opts in
     max_upload_bytes: int = 5_000_000
-    max_upload_rows: int = 20_000
+    max_upload_rows: int = 20_000  # the one row limit of an uploaded CSV (scored in chunks of max_batch_texts)
+    # Audits in the app (tab, chat /audit, API), checked before an audit is queued:
+    audit_max_group_columns: int = 20  # group columns one audit of a visitor's CSV may compare
+    audit_max_work: int = 10_000  # work units: sample size per benchmark check + rows x group columns
+    audit_max_waiting: int = 4  # audits waiting for their turn, all visitors together (one runs at a time)
+    audit_per_address: int = 1  # audits waiting or running per client address; 0 = no per-address limit
+    monitoring: bool = False  # gradio's /monitoring pages (their summary would be public)
     host: str = "127.0.0.1"
     port: int = 7860
     queue_concurrency: int = 2
@@ -126,9 +132,11 @@ def validate_settings(s: Settings) -> None:
         raise InputError("must be one of fp32, int8, fp16, bf16", field="precision")
     for name in ("batch_size", "max_masks", "max_top_k", "max_candidates", "max_chars",
                  "max_batch_texts", "queue_concurrency", "queue_max_size", "max_upload_rows",
-                 "max_upload_bytes"):
+                 "max_upload_bytes", "audit_max_group_columns", "audit_max_work", "audit_max_waiting"):
         if getattr(s, name) < 1:
             raise InputError("must be at least 1", field=name)
+    if s.audit_per_address < 0:
+        raise InputError("must be 0 (no per-address limit) or a positive number", field="audit_per_address")
     if s.num_threads < 0:
         raise InputError("must be 0 (default) or a positive number", field="num_threads")
     if s.micro_batch_wait_ms < 0:

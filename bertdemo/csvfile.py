@@ -11,8 +11,11 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bertdemo.errors import InputError
 
@@ -71,3 +74,51 @@ def read_csv(path: str | os.PathLike[str], field: str | None = None, max_bytes: 
     if max_rows is not None and len(rows) > max_rows:
         raise InputError(f"{name} has {len(rows):,} rows; at most {max_rows:,} are allowed", field=field)
     return CsvData(name, columns, rows)
+
+
+# ---- writing -------------------------------------------------------------------------------------
+# The one CSV writer for files the project offers for download (csv_text, write_csv): every cell
+# goes through safe_cell, so no downloaded cell runs as a spreadsheet formula.
+# OWASP "CSV injection": a spreadsheet runs a cell that starts with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def safe_cell(value: Any) -> Any:
+    """A CSV cell no spreadsheet runs as a formula (OWASP CSV injection guidance).
+
+    Text that starts with ``=``, ``+``, ``-``, ``@``, tab or carriage return, after any leading
+    ``'``, gets one more ``'`` in front; numbers, and text that is only a plain number such as
+    ``-0.5``, are kept as they are. :func:`original_cell` undoes it exactly.
+    """
+    if isinstance(value, str):
+        rest = value.lstrip("'")
+        if rest.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(rest):
+            return "'" + value
+    return value
+
+
+def original_cell(text: str) -> str:
+    """The value :func:`safe_cell` was given: a cell that starts with ``'``, whose text after its
+    leading quotes starts with a formula character (and is not a plain number), loses one ``'``."""
+    if text.startswith("'") and safe_cell(text[1:]) == text:
+        return text[1:]
+    return text
+
+
+def csv_text(header: Sequence[Any], rows: Iterable[Sequence[Any]]) -> str:
+    """CSV text of a header and rows, every cell passed through :func:`safe_cell`; ``None`` is written as
+    an empty cell. Lines end in CRLF (RFC 4180), which also makes the writer quote a cell holding a lone
+    carriage return (with ``\\n`` line ends it would not, and the cell would split in two)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    for row in (header, *rows) if header else rows:
+        writer.writerow(["" if v is None else safe_cell(v) for v in row])
+    return buf.getvalue()
+
+
+def write_csv(path: str | os.PathLike[str], header: Sequence[Any], rows: Iterable[Sequence[Any]]) -> Path:
+    """Write :func:`csv_text` to ``path`` as UTF-8; returns the path."""
+    p = Path(path)
+    p.write_text(csv_text(header, rows), encoding="utf-8", newline="")
+    return p

@@ -18,6 +18,10 @@ class InputError(BertDemoError, ValueError):
         super().__init__(f"{field}: {message}" if field else message)
 
 
+class LimitError(InputError):
+    """The request asks for more work than a documented limit allows; the message names the limit."""
+
+
 class ModelLoadError(BertDemoError, RuntimeError):
     """A model folder or id is missing, unreadable, or not a BERT of the needed kind."""
 

@@ -23,7 +23,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 ENDPOINTS = {"/chat", "/fill_mask", "/fill_mask_compare", "/next_sentence", "/rank_next", "/sentiment", "/explain",
-             "/counterfactual", "/sentiment_csv", "/bias_audit"}
+             "/counterfactual", "/sentiment_csv", "/bias_audit", "/chat_audit"}
 
 
 def free_port() -> int:
@@ -342,7 +342,10 @@ def test_bias_audit_bad_input(client: Client, tmp_path: Path) -> None:
 
 
 def test_chat_audit(client: Client) -> None:
+    # /chat answers /audit at once; the audit runs in the next step, /chat_audit, in the audits' own queue.
     history, _ = client.predict("/audit", [], api_name="/chat")
+    assert "Quick audit queued" in history[-1]["content"][0]["text"]
+    history = client.predict(history, api_name="/chat_audit")
     text = "\n".join(str(c.get("text", "")) for m in history[1:] for c in m["content"])
     assert "Verdict:" in text
     assert any(c.get("type") == "file" or "file" in c for m in history[1:] for c in m["content"]), history

@@ -208,6 +208,59 @@ def test_bias_audit_tab_audits_an_uploaded_csv_without_ticking(page: Any, tmp_pa
     assert "gender" in table
 
 
+def test_chat_audit_runs_in_the_audit_queue_only_when_asked(page: Any, app_url: str) -> None:
+    """``/audit`` in the chat: the answer comes at once, the audit follows as its own event (the audits'
+    concurrency group); any other message never queues that event."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(app_url + "config", timeout=30) as resp:
+        deps = json.loads(resp.read())["dependencies"]
+    audit_fn = next(d["id"] for d in deps if d.get("api_name") == "chat_audit")
+    joined: list[int] = []
+
+    def on_request(req: Any) -> None:
+        if req.url.split("?")[0].endswith("/queue/join") and req.post_data:
+            joined.append(json.loads(req.post_data).get("fn_index"))
+
+    page.on("request", on_request)
+    try:
+        open_tab(page, "Chat")
+        page.locator("#chat-clear").click()
+        box(page, "chat-input").fill("a great film")
+        box(page, "chat-input").press("Enter")
+        wait_text(page, "chat-bot", r"Sentiment:")
+        page.wait_for_timeout(1000)
+        assert joined and audit_fn not in joined, joined
+        assert page.locator(".toast-body").count() == 0  # the step that stops the chain shows nothing
+        box(page, "chat-input").fill("/audit")
+        box(page, "chat-input").press("Enter")
+        wait_text(page, "chat-bot", r"Verdict")
+        assert joined.count(audit_fn) == 1, joined
+        assert "Quick audit queued" not in page.locator("#chat-bot").inner_text()
+        shot(page, "1b_chat_audit")
+    finally:
+        page.remove_listener("request", on_request)
+
+
+def test_framing_allowed_for_the_app_itself_only(page: Any, app_url: str) -> None:
+    """The CSP frame-ancestors header: the app's own origin (and the Hub, on a Space) may frame it; a page
+    of another origin gets a blocked frame, and the app itself still renders with the header."""
+    other = page.context.new_page()
+    try:
+        other.set_content(f'<iframe id="f" src="{app_url}" width="800" height="600"></iframe>')
+        other.wait_for_timeout(3000)
+        framed = [f for f in other.frames if f != other.main_frame]
+        assert framed and not framed[0].url.startswith(app_url), framed[0].url if framed else None
+        other.goto(app_url, wait_until="load")
+        other.evaluate("""(u) => { const f = document.createElement('iframe'); f.id = 'self-frame'; f.src = u;
+                                   f.width = 800; f.height = 600; document.body.appendChild(f); }""", app_url)
+        inner = other.frame_locator("#self-frame")
+        inner.locator("#chat-input textarea").wait_for()
+    finally:
+        other.close()
+
+
 def test_about_tab(page: Any) -> None:
     open_tab(page, "About")
     text = wait_text(page, "about-md", r"Loaded models")

@@ -10,8 +10,6 @@ The Markdown and HTML are rendered from templates by :mod:`bertdemo.audit.render
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from pathlib import Path
@@ -23,6 +21,7 @@ from bertdemo import atomic
 from bertdemo.atomic import sha256_file
 from bertdemo.audit.checks import REGISTRY
 from bertdemo.audit.render import model_card_section, render_html, render_markdown
+from bertdemo.csvfile import csv_text
 from bertdemo.errors import InputError
 
 __all__ = ["build_document", "check_out_dir", "headline", "model_card_section", "render_html", "render_markdown",
@@ -106,17 +105,14 @@ def _is_report_dir(p: Path) -> bool:
 
 
 def _csv_bytes(rows: list[dict[str, Any]]) -> bytes:
+    """The per-example CSV; cells (and column names, which come from the user's CSV) that a
+    spreadsheet would run as formulas are neutralised by the project's one CSV writer."""
     cols: list[str] = []
     for r in rows:
         for k in r:
             if k not in cols:
                 cols.append(k)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if v is None else v) for k, v in r.items()})
-    return buf.getvalue().encode("utf-8")
+    return csv_text(cols, ([r.get(k) for k in cols] for r in rows)).encode("utf-8")
 
 
 # ---- the report document -----------------------------------------------------------------------

@@ -16,7 +16,7 @@ from bertdemo.audit.baseline import comparison_text
 from bertdemo.audit.checks.base import gate_text
 from bertdemo.audit.report import headline
 from bertdemo.csvfile import read_csv
-from bertdemo.errors import InputError
+from bertdemo.errors import InputError, LimitError
 from bertdemo.ui.format import esc
 
 TABLE_HEADERS = ["check", "status", "gate", "value", "95% interval", "needs", "outcome"]
@@ -64,6 +64,11 @@ def load_upload(upload: Any, group_cols: Any, label_col: Any, settings: Any) -> 
         groups = [c for c in header if c and c not in {"text", label}]
         if header and not groups:
             raise InputError("needs at least one group column besides 'text' and the label", field="groups CSV")
+    most = settings.audit_max_group_columns
+    if len(groups) > most:  # checked before the file's cells are split into groups
+        raise LimitError(f"has {len(groups):,} group columns; at most {most:,} per audit "
+                         "(BERTDEMO_AUDIT_MAX_GROUP_COLUMNS): name the ones to compare in 'Group columns'",
+                         field="groups CSV")
     try:
         return load_user_csv(path, text_col="text", label_col=label or None, group_cols=groups or None,
                              max_bytes=settings.max_upload_bytes, max_rows=settings.max_upload_rows,
@@ -195,25 +200,56 @@ def load_baseline_upload(upload: Any, settings: Any) -> dict[str, Any] | None:
     return None
 
 
-def run(service: Any, checks: Any, limit: Any, upload: Any, out_dir: Path, progress: Any,
-        group_cols: Any = None, label_col: Any = None, sample_file: bool = False,
-        baseline_upload: Any = None) -> dict[str, Any]:
-    """Run the ticked checks; an uploaded CSV is always audited (its check is added when not ticked, and
-    said so), and the sample size applies to the built-in benchmarks only unless ``sample_file``. With a
-    baseline report (uploaded, or the operator's ``BERTDEMO_AUDIT_BASELINE``) the run is compared with it."""
+def audit_work(names: list[str], limit: int, user_data: Any = None, sample_file: bool = False) -> int:
+    """Work units of an audit: the sample size of each benchmark check, plus, for the checks on the
+    visitor's CSV, the rows scored (all of them unless ``sample_file``) times the group columns compared."""
+    from bertdemo.audit.checks import REGISTRY
+
+    work = 0
+    for name in names:
+        if REGISTRY[name].uses_user_data and user_data is not None:
+            rows = min(limit, len(user_data)) if sample_file else len(user_data)
+            work += rows * max(1, len(user_data.group_cols))
+        else:
+            work += limit
+    return work
+
+
+def prepare(settings: Any, checks: Any, limit: Any, upload: Any, group_cols: Any = None,
+            label_col: Any = None, sample_file: Any = False,
+            baseline_upload: Any = None) -> tuple[runner.AuditOptions, list[str]]:
+    """The audit's options (and the checks added because a CSV was uploaded), every input checked, and
+    refused with :class:`LimitError` when it asks for more group columns or work than the settings
+    allow. Cheap enough to run before queueing.
+
+    An uploaded CSV is always audited (its check is added when not ticked); the sample size applies to
+    the built-in benchmarks only unless ``sample_file``; a baseline report (uploaded, or the operator's
+    ``BERTDEMO_AUDIT_BASELINE``) makes the run a comparison with it."""
     from bertdemo.textcheck import check_int
 
     limit = check_int(limit, "sample size", 1, 5000)
-    user_data = load_upload(upload, group_cols, label_col, service.settings) if upload not in (None, "") else None
+    user_data = load_upload(upload, group_cols, label_col, settings) if upload not in (None, "") else None
     chosen = _split(checks) if not isinstance(checks, (list, tuple)) else list(checks)
     if not chosen and user_data is None:
         raise InputError("tick at least one check, or upload a CSV to audit", field="checks")
     ticked = runner.parse_checks(chosen, has_data=True) if chosen else []
     names = runner.with_user_data(ticked, user_data is not None, "a CSV: upload one with a 'text' column and group columns")
     added = [n for n in names if n not in ticked]
-    baseline = load_baseline_upload(baseline_upload, service.settings)
-    options = runner.AuditOptions(checks=names, limit=limit, user_data=user_data, sample_user_data=bool(sample_file),
-                                  baseline=baseline)
+    work, most = audit_work(names, limit, user_data, bool(sample_file)), settings.audit_max_work
+    if work > most:
+        raise LimitError(f"this audit is {work:,} work units (sample size per check, plus rows x group columns "
+                         f"for your CSV); at most {most:,} per audit (BERTDEMO_AUDIT_MAX_WORK): lower the sample "
+                         "size, choose fewer checks or group columns, or sample your file", field="audit")
+    baseline = load_baseline_upload(baseline_upload, settings)
+    return runner.AuditOptions(checks=names, limit=limit, user_data=user_data, sample_user_data=bool(sample_file),
+                               baseline=baseline), added
+
+
+def run(service: Any, checks: Any, limit: Any, upload: Any, out_dir: Path, progress: Any,
+        group_cols: Any = None, label_col: Any = None, sample_file: bool = False,
+        baseline_upload: Any = None) -> dict[str, Any]:
+    options, added = prepare(service.settings, checks, limit, upload, group_cols, label_col, sample_file,
+                             baseline_upload)
 
     def report(fraction: float, description: str) -> None:
         if progress is not None:

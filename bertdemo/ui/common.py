@@ -31,6 +31,7 @@ from bertdemo.errors import BertDemoError, InputError
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "Something went wrong inside the app. Please try again; if it keeps happening, report it."
+UNREADABLE = object()  # what a validator gets for an input gradio cannot read (the handler then says why)
 
 
 def user_facing(fn: Callable[..., Any]) -> Callable[..., Any]:

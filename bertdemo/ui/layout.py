@@ -18,7 +18,8 @@ from typing import Any
 import gradio as gr
 
 from bertdemo.config import Settings, load_settings
-from bertdemo.ui.common import AppContext
+from bertdemo.ui import security
+from bertdemo.ui.common import UNREADABLE, AppContext
 from bertdemo.ui.tabs import about
 from bertdemo.ui.tabs.audit import AuditTab
 from bertdemo.ui.tabs.chat import ChatTab
@@ -35,7 +36,8 @@ CSS = """
 
 
 def launch_kwargs(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for ``demo.launch()``: address, theme, CSS, upload limit, no errors' internals."""
+    """Keyword arguments for ``demo.launch()``: address, theme, CSS, upload limit, no errors' internals,
+    security headers (:mod:`bertdemo.ui.security`), monitoring off."""
     host = settings.host
     if os.environ.get("SPACE_ID") and not (os.environ.get("BERTDEMO_HOST") or os.environ.get("GRADIO_SERVER_NAME")):
         host = "0.0.0.0"  # a Hugging Face Space must listen on all interfaces
@@ -48,6 +50,8 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
         "theme": gr.themes.Soft(),
         "css": CSS,
         "footer_links": ["api"],
+        "app_kwargs": security.app_kwargs(),  # CSP frame-ancestors (Hub embedding only), nosniff, Referrer-Policy
+        "enable_monitoring": settings.monitoring,  # off unless the operator turns it on (BERTDEMO_MONITORING)
     }
     if settings.output_dir:
         out = Path(settings.output_dir).resolve()
@@ -73,9 +77,16 @@ def _field(component: Any) -> str:
     return str(getattr(component, "label", None) or getattr(component, "elem_id", None) or "input")
 
 
+def _quiet(err: gr.Error) -> gr.Error:
+    """gradio's own message (which may quote the payload) for the visitor, escaped, and never printed with
+    a traceback to the server log: logs carry no user-supplied values (``BERTDEMO_LOG_USER_TEXT``)."""
+    return gr.Error(html.escape(str(getattr(err, "message", "") or "invalid input")), print_exception=False)
+
+
 def guard_inputs(demo: gr.Blocks) -> None:
     """Answer an API payload of the wrong shape (the page cannot send one) with a message naming the
-    field and what it accepts, instead of gradio's generic "error" answer."""
+    field and what it accepts, instead of gradio's generic "error" answer, and keep the payload out of
+    the server log (gradio prints its own input errors with a traceback that quotes the value)."""
     seen: set[int] = set()
     for fn in demo.fns.values():
         for comp in fn.inputs:
@@ -86,8 +97,8 @@ def guard_inputs(demo: gr.Blocks) -> None:
             def preprocess(payload: Any, _original: Any = comp.preprocess, _comp: Any = comp) -> Any:
                 try:
                     return _original(payload)
-                except gr.Error:
-                    raise
+                except gr.Error as err:  # gradio's own check (a choice, a range): its words, not logged
+                    raise _quiet(err) from None
                 except Exception:
                     raise gr.Error(html.escape(f"{_field(_comp)}: must be {_allowed(_comp)}"),
                                    print_exception=False) from None
@@ -99,9 +110,14 @@ def guard_inputs(demo: gr.Blocks) -> None:
     async def preprocess_data(block_fn: Any, inputs: list[Any], state: Any, explicit_call: bool = False) -> Any:
         try:
             return await original(block_fn, inputs, state, explicit_call)
-        except gr.Error:
-            raise
-        except Exception:  # gradio's own payload checks (file references, data models) before ours run
+        except Exception as err:
+            if getattr(block_fn, "is_validator_function", False):
+                # A validator runs before queueing; a payload it cannot read is left to the handler,
+                # whose answer names the field (a validator's refusal is for limits only).
+                return [UNREADABLE] * len(block_fn.inputs)
+            if isinstance(err, gr.Error):
+                raise err if not err.print_exception else _quiet(err) from None
+            # gradio's own payload checks (file references, data models) before ours run
             accepted = "; ".join(f"{_field(c)}: {_allowed(c)}" for c in block_fn.inputs)
             raise gr.Error(html.escape(f"an input has the wrong type for this endpoint. It accepts {accepted}"),
                            print_exception=False) from None
@@ -140,7 +156,11 @@ def build_app(settings: Settings | None = None, service: Any = None, warm_up: bo
         demo.unload(ctx.cleanup_session)
 
     guard_inputs(demo)
+    # Each fast endpoint has its own concurrency group (queue_concurrency at once); audits share one
+    # group of their own (one at a time) and may hold at most audit_max_waiting of the queue_max_size
+    # places (bertdemo.ui.admission), so a flood of audits leaves the fast endpoints answering.
     demo.queue(default_concurrency_limit=settings.queue_concurrency, max_size=settings.queue_max_size)
+    audit.admission.attach(demo)
     demo.bertdemo_context = ctx  # type: ignore[attr-defined]  (tests and tools reach the output folder)
     demo.bertdemo_tabs = tabs  # type: ignore[attr-defined]
     return demo

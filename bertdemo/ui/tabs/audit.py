@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import html
+import logging
 from typing import Any
 
 import gradio as gr
 
+from bertdemo.errors import BusyError, InputError, LimitError
 from bertdemo.ui import audit_adapter
-from bertdemo.ui.common import AppContext, number, user_facing
+from bertdemo.ui.admission import AUDIT_CONCURRENCY, AUDIT_GROUP, AuditAdmission
+from bertdemo.ui.common import UNREADABLE, AppContext, number, user_facing
+
+log = logging.getLogger(__name__)
 
 QUICK_LIMIT = 20  # /audit in chat: the default checks on a small sample
 
@@ -15,6 +21,7 @@ QUICK_LIMIT = 20  # /audit in chat: the default checks on a small sample
 class AuditTab:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
+        self.admission = AuditAdmission(ctx.settings)  # build_app attaches it to the Blocks' queue
 
     def run(self, checks: Any, limit: Any, upload: Any, group_cols: Any, label_col: Any,
             request: gr.Request | None, progress: Any, sample_file: Any = False, baseline: Any = None) -> dict[str, Any]:
@@ -28,6 +35,35 @@ class AuditTab:
         msgs: list[Any] = [result["summary"] + "\n\n_Full options and plots are on the **Bias audit** tab._"]
         msgs += [{"path": p} for p in result["files"] if p.endswith(".html")][:1]
         return msgs
+
+    def refusal(self, request: Any, *args: Any) -> tuple[int, str] | None:
+        """Why an audit with these tab inputs may not be queued now, as (input index, message), or ``None``.
+
+        Only limits refuse here (:class:`LimitError`: group columns, work; :class:`BusyError`: how many
+        audits may wait); any other input problem is left to the handler, which reports it as before."""
+        try:
+            if args and UNREADABLE not in args:
+                audit_adapter.prepare(self.ctx.settings, args[0], number(args[1], "sample size", 50), *args[2:])
+            self.admission.check(request)
+        except LimitError as err:
+            return (2 if err.field == "groups CSV" else 1), html.escape(str(err), quote=False)
+        except BusyError as err:
+            return 0, html.escape(str(err), quote=False)
+        except InputError:
+            return None
+        except Exception as err:  # a bug must not block audits, nor log the inputs
+            log.error("audit admission failed: %s", type(err).__name__)
+            return None
+        return None
+
+    def validate(self, checks: Any, limit: Any, upload: Any = None, group_cols: Any = "", label_col: Any = "",
+                 sample_file: Any = False, baseline: Any = None, request: gr.Request | None = None) -> list[dict[str, Any]]:
+        """gradio validator of ``bias_audit``: runs when the request arrives, before it is queued."""
+        verdict = [gr.validate(True, "") for _ in range(7)]
+        refused = self.refusal(request, checks, limit, upload, group_cols, label_col, sample_file, baseline)
+        if refused is not None:
+            verdict[refused[0]] = gr.validate(False, refused[1])
+        return verdict
 
     @user_facing
     def bias_audit(self, checks: Any, limit: Any, upload: Any = None, group_cols: Any = "", label_col: Any = "",
@@ -69,7 +105,9 @@ class AuditTab:
                     files = gr.File(label="Reports", file_count="multiple", interactive=False, elem_id="au-files")
             table = gr.Dataframe(interactive=False, wrap=True, label="Results", elem_id="au-table")
             plot = gr.Plot(label="Gaps by check", elem_id="au-plot")
+            # Every audit entry point shares one concurrency group (one audit at a time); the validator
+            # refuses an audit over a limit, or one too many waiting, before it is queued.
             run.click(self.bias_audit, [checks, limit, upload, groups, label, sample_file, baseline],
-                      [summary, table, plot, files],
-                      api_name="bias_audit", concurrency_limit=1, concurrency_id="audit")
+                      [summary, table, plot, files], api_name="bias_audit", concurrency_limit=AUDIT_CONCURRENCY,
+                      concurrency_id=AUDIT_GROUP, validator=self.validate)
         return tab

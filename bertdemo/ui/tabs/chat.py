@@ -9,14 +9,28 @@ import gradio as gr
 
 from bertdemo.errors import BertDemoError
 from bertdemo.ui import chat
+from bertdemo.ui.admission import AUDIT_CONCURRENCY, AUDIT_GROUP
 from bertdemo.ui.common import INTERNAL_ERROR, AppContext
 from bertdemo.ui.format import esc
 
 log = logging.getLogger(__name__)
 
+AUDIT_QUEUED = ("Quick audit queued (audits run one at a time, so it may wait for others); its summary and "
+                "report appear here when it is done.")
 SHOWN_CHARS = 2000  # longest user message echoed back into the chat
 EXAMPLES = ["Paris is the [MASK] of France.", "The man worked as a [MASK].", "I went to the bakery. || They had no bread left.",
             "This film was a delight from start to finish.", "/help"]
+
+
+def _text(content: Any) -> str | None:
+    """The text of a chat message's content (a string, or gradio's list of parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return content.get("text") if isinstance(content.get("text"), str) else None
+    if isinstance(content, (list, tuple)) and len(content) == 1:
+        return _text(content[0])
+    return None
 
 
 class ChatTab:
@@ -33,10 +47,50 @@ class ChatTab:
             "fill": lambda: [chat.answer_fill(svc, r.text)],
             "nsp": lambda: [chat.answer_nsp(svc, r.text, r.second)],
             "rank": lambda: [chat.answer_rank(svc, r.text, r.candidates)],
-            "audit": lambda: self.audit.quick(request),
+            "audit": lambda: self.queue_audit(request),
             "sentiment": lambda: [chat.answer_sentiment(svc, r.text)],
         }
         return answers[r.kind]()
+
+    def queue_audit(self, request: gr.Request | None) -> list[Any]:
+        """``/audit``: the chat answers at once (a fast endpoint); the audit itself runs in the next step,
+        :meth:`run_audit`, in the audits' own concurrency group. Refused here if this visitor may not queue one."""
+        self.audit.admission.check(request)
+        return [AUDIT_QUEUED]
+
+    @staticmethod
+    def audit_pending(history: Any) -> bool:
+        """Whether the last answer in ``history`` is the placeholder of a queued ``/audit``."""
+        if not isinstance(history, (list, tuple)) or not history or not isinstance(history[-1], dict):
+            return False
+        last = history[-1]
+        return last.get("role") == "assistant" and _text(last.get("content")) == AUDIT_QUEUED
+
+    def audit_gate(self, history: Any) -> None:
+        """Let the audit step follow only a queued ``/audit`` (an invisible error stops the chain), so other
+        messages never enter the audits' queue."""
+        if not self.audit_pending(history):
+            raise gr.Error("no audit asked for", visible=False, print_exception=False)
+
+    def validate_audit(self, history: Any, request: gr.Request | None = None) -> dict[str, Any]:
+        """gradio validator of ``chat_audit``: the visitor's pending-audit limits, before queueing."""
+        refused = self.audit.refusal(request) if self.audit_pending(history) else None
+        return gr.validate(refused is None, refused[1] if refused else "")
+
+    def run_audit(self, history: Any, request: gr.Request | None = None) -> list[dict[str, Any]]:
+        """The queued ``/audit``: a quick audit whose summary and report replace the placeholder."""
+        history = list(history) if isinstance(history, (list, tuple)) else []
+        if not self.audit_pending(history):
+            return history
+        try:
+            replies = self.audit.quick(request)
+        except BertDemoError as err:
+            replies = [f"Sorry: {esc(err)}. Type `/help` for what I can do."]
+        except Exception as err:
+            log.error("internal error in chat audit: %s", type(err).__name__)
+            log.debug("traceback", exc_info=True)
+            replies = [INTERNAL_ERROR]
+        return [*history[:-1], *({"role": "assistant", "content": m} for m in replies)]
 
     def chat(self, message: Any, history: Any, request: gr.Request | None = None) -> tuple[list[dict[str, Any]], str]:
         history = list(history or []) if isinstance(history, (list, tuple)) else []
@@ -65,6 +119,12 @@ class ChatTab:
                 send = gr.Button("Send", elem_id="chat-send", variant="primary", scale=1)
                 clear = gr.Button("Clear", elem_id="chat-clear", scale=1)
             gr.Examples(EXAMPLES, inputs=[msg], label="Try")
-            gr.on([send.click, msg.submit], self.chat, inputs=[msg, bot], outputs=[bot, msg], api_name="chat")
+            answered = gr.on([send.click, msg.submit], self.chat, inputs=[msg, bot], outputs=[bot, msg], api_name="chat")
+            # /audit: the chat answers at once; the audit runs next, in the one audit concurrency group
+            # (API callers: call /chat_audit with the history /chat returned).
+            answered.then(self.audit_gate, [bot], None, queue=False, api_visibility="private",
+                          show_progress="hidden").success(
+                self.run_audit, [bot], [bot], api_name="chat_audit", concurrency_id=AUDIT_GROUP,
+                concurrency_limit=AUDIT_CONCURRENCY, validator=self.validate_audit)
             clear.click(lambda: ([], ""), None, [bot, msg], api_visibility="private", queue=False)
         return tab

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 import gradio as gr
 
+from bertdemo.csvfile import write_csv
 from bertdemo.errors import InputError
 from bertdemo.groupwords import swap_group_words
 from bertdemo.tasks.attribution import METHODS
@@ -56,10 +56,13 @@ class SentimentTab:
         if blank:
             raise InputError(f"has empty text on line {blank[0]}" + (f" and {len(blank) - 1} more" if len(blank) > 1 else ""),
                              field="file")
-        header, rows = fmt.scores_rows(texts, self.ctx.service.sentiment(texts))
+        # The upload's row limit (max_upload_rows) is the one limit for a file; the service takes
+        # at most max_batch_texts texts per call, so the rows go to it in chunks of that size.
+        step = self.ctx.settings.max_batch_texts
+        results = [r for start in range(0, len(texts), step) for r in self.ctx.service.sentiment(texts[start:start + step])]
+        header, rows = fmt.scores_rows(texts, results)
         out = self.ctx.session_dir(request) / "sentiment_scores.csv"
-        with out.open("w", newline="", encoding="utf-8") as f:
-            csv.writer(f).writerows([header, *rows])
+        write_csv(out, header, rows)  # cells that a spreadsheet would run as formulas are neutralised
         return [[t[:200], label, score] for t, label, score, *_ in rows[:PREVIEW_ROWS]], str(out)
 
     def build(self) -> gr.Blocks:
