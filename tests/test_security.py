@@ -150,7 +150,7 @@ def test_wide_csv_audit_refused_before_it_is_queued(app: tuple[Any, str], client
     # The raw API: refused with 422 when it arrives, not queued (a queued call gets 200 and an event id).
     uploaded = httpx.post(url + "gradio_api/upload", files={"files": ("wide.csv", Path(wide).read_bytes())}, timeout=60)
     path = uploaded.json()[0]
-    resp = post(url, "bias_audit", [["user_data"], 10, {"path": path, "meta": {"_type": "gradio.FileData"}}, "", ""])
+    resp = post(url, "bias_audit", [["user_data"], 10, {"path": path, "meta": {"_type": "gradio.FileData"}}, "", "", False, None])
     assert resp.status_code == 422, resp.text[:300]
     assert "BERTDEMO_AUDIT_MAX_GROUP_COLUMNS" in resp.text
 
@@ -223,7 +223,7 @@ def test_audit_flood_leaves_sentiment_answering(settings: Any, tmp_path: Path) -
     failures: list[str] = []
 
     def flood(i: int) -> None:
-        resp = post(url, "bias_audit", [["templates", "classifier"], 500, None, "", ""], source=f"127.0.0.{2 + i % 35}")
+        resp = post(url, "bias_audit", [["templates", "classifier"], 500, None, "", "", False, None], source=f"127.0.0.{2 + i % 35}")
         codes[resp.status_code] += 1
 
     def ask() -> None:
