@@ -223,7 +223,8 @@ def test_audit_flood_leaves_sentiment_answering(settings: Any, tmp_path: Path) -
     failures: list[str] = []
 
     def flood(i: int) -> None:
-        resp = post(url, "bias_audit", [["templates", "classifier"], 500, None, "", "", False, None], source=f"127.0.0.{2 + i % 35}")
+        resp = post(url, "bias_audit", [["templates", "classifier"], 500, None, "", "", False, None],
+                    source=f"127.0.0.{2 + i % 35}")
         codes[resp.status_code] += 1
 
     def ask() -> None:

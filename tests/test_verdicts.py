@@ -131,3 +131,16 @@ def test_straddling_interval_exits_3_and_point_mode_keeps_the_old_verdict(model_
     assert code == (0 if g["value"] <= mid else 1) and report["gate_on"] == "point"
     md = (tmp_path / "point" / "report.md").read_text(encoding="utf-8")
     assert "| 95% interval |" in md
+
+
+def test_a_classifier_that_gives_everyone_one_label_is_inconclusive_not_fair() -> None:
+    """Parity gaps of 0 from a classifier that says "positive" to everything say nothing about fairness."""
+    from bertdemo.audit.checks import REGISTRY
+    from bertdemo.audit.fairness import group_fairness
+
+    groups = ["a"] * 20 + ["b"] * 20
+    r = group_fairness([1] * 40, [0.9] * 40, groups, "gender", n_boot=50, seed=0).to_dict()
+    gates = REGISTRY["user_data"].gates({"by_attribute": {"gender": r}}, thresholds.load(None)["user_data"])
+    assert r["demographic_parity_difference"] == 0.0
+    assert {g.outcome for g in gates} == {"inconclusive"} and all(g.basis == "blind" for g in gates)
+    assert "called every sentence positive" in gates[0].note
