@@ -133,7 +133,8 @@ def build_app(settings: Settings | None = None, service: Any = None, warm_up: bo
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
         gr.Markdown("# bertdemo\nWhat BERT learns (masked words, next sentences), how it is used (sentiment), "
                     "and a bias audit before it ships. Inputs are not stored or logged.", elem_id="app-header")
-        with gr.Tabs(elem_id="tabs"):
+        # "wrap": on a phone the tab names wrap onto a second row instead of hiding behind a "..." menu
+        with gr.Tabs(elem_id="tabs", overflow_behavior="wrap"):
             for key, tab_blocks in blocks.items():
                 with gr.Tab(names[key], id=key, elem_id=f"tab-{key}"):
                     tab_blocks.render()

@@ -38,11 +38,14 @@ def _as(field: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def label_note(*values: Any) -> str:
-    """Every [MASK]'s candidates with their probability in the one number format (the Label rounds to whole %)."""
+    """Every [MASK]'s candidates with their probability in the one number format (the Label rounds to whole %).
+
+    ``values`` are the Labels' values as gradio passes them to a function: ``{word: probability}``.
+    """
+    shown = [v for v in values if isinstance(v, dict) and v]
     lines = []
-    shown = [v for v in values if isinstance(v, dict) and v.get("confidences")]
     for i, v in enumerate(shown, 1):
-        cands = ", ".join(f"{fmt.code(c['label'])} {fmt.pct(c['confidence'])}" for c in v["confidences"])
+        cands = ", ".join(f"{fmt.code(w)} {fmt.pct(p)}" for w, p in sorted(v.items(), key=lambda kv: -kv[1]))
         lines.append((f"**[MASK] #{i}:** " if len(shown) > 1 else "**Candidates:** ") + cands)
     return "\n\n".join(lines)
 
