@@ -257,7 +257,7 @@ def test_next_sentence_caveat_and_percent(page: Any) -> None:
     box(page, "rk-cands").fill("of france.\nthe sky is blue today.")
     page.locator("#rk-run").click()
     text = wait_text(page, "rk-table", r"the sky is blue today")
-    assert re.search(r"\d %|<0\.1 %", text) and not re.search(r"0\.\d{4}", text)
+    assert re.search(r"\d\s%|<0\.1\s%", text) and not re.search(r"0\.\d{4}", text)
 
 
 def test_csv_round_trip_keeps_columns_and_skips_empty(page: Any, tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """One formatter per result type, shared by the tabs and the chat, and the Markdown escaping rule.
 
 Numbers follow one policy, :func:`pct`: probabilities as percent with one decimal ("80.1 %"),
-tiny ones as "<0.1 %", near-certain ones as ">99.9 %"; tables carry the same strings.
+tiny ones as "<0.1 %", near-certain ones as ">99.9 %"; tables carry the same strings. The space
+before "%" is a no-break space, so a narrow screen never puts the "%" on a line of its own.
 
 Every piece of user or model text that goes into Markdown passes through :func:`esc` (entities
 escaped, Markdown syntax backslashed) or :func:`code` (a literal code span). Nothing here calls a
@@ -38,20 +39,25 @@ def code(text: Any) -> str:
     return f"`{t}`" if t else "` `"
 
 
+PCT_SPACE = "\u00a0"  # no-break space between a number and its "%"
+
+
 def pct(p: float) -> str:
     """A probability as percent: one decimal, "<0.1 %" and ">99.9 %" at the ends (the one number policy)."""
     v = 100 * float(p)
     if v != v:  # NaN
         return "n/a"
     if v <= 0:
-        return "0 %"
-    if v < 0.1:
-        return "<0.1 %"
-    if v >= 100:
-        return "100 %"
-    if v > 99.9:
-        return ">99.9 %"
-    return f"{v:.1f} %"
+        text = "0"
+    elif v < 0.1:
+        text = "<0.1"
+    elif v >= 100:
+        text = "100"
+    elif v > 99.9:
+        text = ">99.9"
+    else:
+        text = f"{v:.1f}"
+    return f"{text}{PCT_SPACE}%"
 
 
 def points(delta: float) -> str:

@@ -68,8 +68,11 @@ class ChatTab:
 
     def build(self) -> gr.Blocks:
         with gr.Blocks(analytics_enabled=False) as tab:
-            bot = gr.Chatbot(elem_id="chat-bot", label="Chat with BERT", height=460, layout="bubble",
-                             placeholder=chat.HELP, feedback_options=None, buttons=["copy"])
+            # each message its own bubble (a nudge after an answer must not read as part of that answer);
+            # no floating label over the first message (the tab is named Chat)
+            bot = gr.Chatbot(elem_id="chat-bot", label="Chat with BERT", show_label=False, height=460, layout="bubble",
+                             placeholder=chat.HELP, feedback_options=None, buttons=["copy"],
+                             group_consecutive_messages=False)
             with gr.Row():
                 msg = gr.Textbox(elem_id="chat-input", show_label=False, scale=5, autofocus=True,
                                  placeholder="Type a sentence with [MASK], two sentences joined by ||, any text, or /help")

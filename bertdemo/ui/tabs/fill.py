@@ -73,8 +73,10 @@ class FillTab:
             text_b, _ = swap_group_words(text_a)
         a = _as("Sentence A", self.ctx.service.fill_mask, text_a, top_k=k, targets=words)
         b = _as("Sentence B", self.ctx.service.fill_mask, text_b, top_k=k, targets=words)
+        figures = (f"**A:** {fmt.candidates_line(a.predictions[0])}\n\n"
+                   f"**B:** {fmt.candidates_line(b.predictions[0])}")
         return (fmt.candidates_label(a.predictions[0]), fmt.candidates_label(b.predictions[0]), a.filled, b.filled,
-                fmt.top_answer_note(a.top_tokens, b.top_tokens))
+                f"{fmt.top_answer_note(a.top_tokens, b.top_tokens)}\n\n{figures}")
 
     @user_facing(in_place=True)
     def swap_text(self, text: Any) -> str:

@@ -54,6 +54,7 @@ class NextSentenceTab:
                                          label="Ranking", elem_id="rk-table")
                     rk_note = gr.Markdown(elem_id="rk-note")
             ranked = rank.click(self.rank_next, [a, cands], [table], api_name="rank_next")
-            ranked.success(lambda: "", None, [rk_note], api_visibility="private", queue=False, show_progress="hidden")
+            ranked.success(lambda: fmt.NSP_CAVEAT, None, [rk_note], api_visibility="private", queue=False,
+                           show_progress="hidden")
             show_errors_in_place(ranked, self.rank_next, [table], [fmt.empty_table(fmt.RANKING_HEADERS)], rk_note)
         return tab

@@ -157,6 +157,7 @@ class SentimentTab:
                 csv_run = gr.Button("Score the file", variant="primary", elem_id="csv-run")
                 csv_note = gr.Markdown(elem_id="csv-note")
                 csv_table = gr.Dataframe(headers=PREVIEW_HEADERS, interactive=False, wrap=True,
+                                         column_widths=["18%", "42%", "22%", "18%"],
                                          label=f"Preview (first {PREVIEW_ROWS} rows)", elem_id="csv-table")
             scored = csv_run.click(self.sentiment_csv, [csv_in], [csv_table, csv_out, csv_note], api_name="sentiment_csv")
             show_errors_in_place(scored, self.sentiment_csv, [csv_table, csv_out, csv_note],
