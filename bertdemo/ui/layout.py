@@ -31,6 +31,12 @@ CSS = """
 #app-header h1 {margin-bottom: 0.2em;}
 #app-header p {margin-top: 0; opacity: 0.8;}
 .caveat {font-size: 0.9em; opacity: 0.85;}
+/* Markdown tables (About, chat answers) on a phone: scroll sideways and break lines between words,
+   never inside them (an 8-column table otherwise squeezes each word into a letter per line) */
+@media (max-width: 640px) {
+  #tabs .prose table {display: block; overflow-x: auto; max-width: 100%; border: none;}
+  #tabs .prose th, #tabs .prose td {word-break: normal; overflow-wrap: normal; min-width: 5.5em;}
+}
 """
 
 
