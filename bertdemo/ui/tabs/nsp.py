@@ -51,7 +51,7 @@ class NextSentenceTab:
                     rank = gr.Button("Rank", variant="primary", elem_id="rk-run")
                 with gr.Column():
                     table = gr.Dataframe(headers=fmt.RANKING_HEADERS, interactive=False, wrap=True,
-                                         label="Ranking", elem_id="rk-table")
+                                         column_widths=["16%", "56%", "28%"], label="Ranking", elem_id="rk-table")
                     rk_note = gr.Markdown(elem_id="rk-note")
             ranked = rank.click(self.rank_next, [a, cands], [table], api_name="rank_next")
             ranked.success(lambda: fmt.NSP_CAVEAT, None, [rk_note], api_visibility="private", queue=False,
