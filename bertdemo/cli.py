@@ -2,7 +2,8 @@
 
 Every subcommand calls the shared service. ``--json`` prints machine-readable output; otherwise a
 readable table. Exit codes: 0 success, 1 a failed audit verdict, 2 bad input or usage (message on
-stderr, one line, no traceback).
+stderr, one line, no traceback). Input that can be checked without a model (a missing [MASK], an
+empty text, a bad --top-k) is checked before any model loads, so a typo answers at once.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from bertdemo.config import ENV_VARS, load_settings
-from bertdemo.errors import BertDemoError
+from bertdemo.errors import BertDemoError, InputError
 
+# fields of the service's messages as a command-line user knows them (the positional arguments)
+CLI_FIELDS = {"texts[]": "text {n}", "candidates[]": "candidate {n}"}
 # Subcommands defined in other modules; each exposes ``register(subparsers)``.
 EXTENSIONS = ("bertdemo.finetune", "bertdemo.audit.cli", "bertdemo.serve")
 
@@ -61,7 +64,41 @@ def emit(args: argparse.Namespace, payload: Any, table: str) -> None:
     print(text.encode("utf-8", "replace").decode("utf-8"))
 
 
+def check_fill(args: argparse.Namespace, settings: Any) -> None:
+    """What ``fill`` can refuse before loading a model (the service checks again, with the tokenizer)."""
+    from bertdemo.textcheck import MASK, check_int, clean_text, normalize_masks
+
+    text = normalize_masks(clean_text(args.text, max_chars=settings.max_chars))
+    n = text.count(MASK)
+    if n == 0:
+        raise InputError(f"has no {MASK}; put {MASK} where a word should be predicted", field="text")
+    if n > settings.max_masks:
+        raise InputError(f"has {n} {MASK} tokens; at most {settings.max_masks} are allowed", field="text")
+    check_int(args.top_k, "top_k", 1, settings.max_top_k)
+
+
+def check_nsp(args: argparse.Namespace, settings: Any) -> None:
+    from bertdemo.textcheck import check_text_list, clean_text
+
+    if args.candidates and args.second is not None:
+        raise BertDemoError("give either a second sentence or --candidates, not both")
+    if not args.candidates and args.second is None:
+        raise BertDemoError("give a second sentence, or --candidates to rank several")
+    clean_text(args.first, "first", settings.max_chars)
+    if args.candidates:
+        check_text_list(args.candidates, "candidates", settings.max_candidates, settings.max_chars)
+    else:
+        clean_text(args.second, "second", settings.max_chars)
+
+
+def check_sentiment(args: argparse.Namespace, settings: Any) -> None:
+    from bertdemo.textcheck import check_text_list
+
+    check_text_list(args.texts, "texts", settings.max_batch_texts, settings.max_chars)
+
+
 def _fill(args: argparse.Namespace) -> int:
+    check_fill(args, settings_from_args(args))
     svc = service_from_args(args)
     res = svc.fill_mask(args.text, top_k=args.top_k, targets=args.targets)
     lines = [f"Input:  {res.text}", f"Filled: {res.filled}"]
@@ -74,23 +111,21 @@ def _fill(args: argparse.Namespace) -> int:
 
 
 def _nsp(args: argparse.Namespace) -> int:
+    check_nsp(args, settings_from_args(args))
     svc = service_from_args(args)
     if args.candidates:
-        if args.second is not None:
-            raise BertDemoError("give either a second sentence or --candidates, not both")
         ranked = svc.rank_next(args.first, args.candidates)
         table = "\n".join([f"{'rank':>4}  {'P(next)':>8}  candidate"] +
                           [f"{r.rank:>4}  {r.is_next:>8.4f}  {r.candidate}" for r in ranked])
         emit(args, {"ranking": ranked}, table)
         return 0
-    if args.second is None:
-        raise BertDemoError("give a second sentence, or --candidates to rank several")
     res = svc.next_sentence(args.first, args.second)
     emit(args, res, f"P(second follows first) = {res.is_next:.4f}")
     return 0
 
 
 def _sentiment(args: argparse.Namespace) -> int:
+    check_sentiment(args, settings_from_args(args))
     svc = service_from_args(args)
     results = svc.sentiment(args.texts)
     lines = [f"{'label':<10} {'score':>6}  text"]
@@ -150,7 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except BertDemoError as err:
-        print(f"bertdemo {args.command}: error: {err}", file=sys.stderr)
+        msg = err.shown(CLI_FIELDS) if isinstance(err, InputError) else str(err)
+        print(f"bertdemo {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

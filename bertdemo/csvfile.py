@@ -9,6 +9,7 @@ trailing cells are ``""`` and cells beyond the header are ignored.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 import re
@@ -22,11 +23,16 @@ from bertdemo.errors import InputError
 
 @dataclass
 class CsvData:
-    """A read CSV: its file name, column names (header order) and rows."""
+    """A read CSV: its file name, column names (header order), rows, and the line each row starts on."""
 
     name: str
     columns: list[str]
     rows: list[dict[str, str]]
+    lines: list[int] = dataclasses.field(default_factory=list)  # 1-based line of each row in the file (the header is line 1)
+
+    def line_of(self, index: int) -> int:
+        """The file line where row ``index`` starts (for messages that point at a row)."""
+        return self.lines[index] if index < len(self.lines) else index + 2
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -66,14 +72,23 @@ def read_csv(path: str | os.PathLike[str], field: str | None = None, max_bytes: 
         if not header or not any(c.strip() for c in header):
             raise InputError(f"{name} has no header row", field=field)
         columns = [c.strip() for c in header]
-        rows = [{c: (row[i] if i < len(row) else "") for i, c in enumerate(columns)} for row in reader if row]
+        rows: list[dict[str, str]] = []
+        lines: list[int] = []
+        while True:
+            start = reader.line_num + 1  # a quoted cell may span lines: the row starts here
+            row = next(reader, None)
+            if row is None:
+                break
+            if row:
+                rows.append({c: (row[i] if i < len(row) else "") for i, c in enumerate(columns)})
+                lines.append(start)
     except csv.Error as err:
         raise InputError(f"{name} could not be read as CSV: {err}", field=field) from None
     if not rows:
         raise InputError(f"{name} has a header but no data rows", field=field)
     if max_rows is not None and len(rows) > max_rows:
         raise InputError(f"{name} has {len(rows):,} rows; at most {max_rows:,} are allowed", field=field)
-    return CsvData(name, columns, rows)
+    return CsvData(name, columns, rows, lines)
 
 
 # ---- writing -------------------------------------------------------------------------------------

@@ -81,3 +81,66 @@ def check_text_list(texts: Any, field: str, max_items: int, max_chars: int) -> l
     if len(texts) > max_items:
         raise InputError(f"has {len(texts):,} texts; at most {max_items:,} per call", field=field)
     return [clean_text(t, field=f"{field}[{i}]", max_chars=max_chars) for i, t in enumerate(texts)]
+
+
+# ---- is it English? (the bundled models read English only) -------------------------------------
+# A cheap check, no model: the share of letters that are ASCII, then for Latin-script text a count
+# of common function words. It says "probably not English"; it never refuses the text.
+_EN_WORDS = frozenset(
+    "the a an and is are was were be been of to in it its this that these i you he she we they me my your our "
+    "his her their for on with not no at by from as but or so very what do does did have has had will would "
+    "can could just all there here about if then than too".split())
+_OTHER_WORDS = frozenset(
+    # French, Spanish, Portuguese, Italian, German, Dutch function words that are not English words
+    "le la les des est et une du je tu il nous vous ce cette pas très avec pour dans sur qui que mais ne suis "
+    "el los las es y una muy con para por pero del se su esta este está estoy yo mi tiene "
+    "os é não um uma muito em da do isso eu você "
+    "gli è di che molto sono questo questa mi ho "
+    "der das und ist nicht ich ein eine sehr mit für auf dem zu sie wir auch sich ja "
+    "het een niet ik zeer voor ook maar".split())
+_WORD_RE = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+
+
+def _script(ch: str) -> str:
+    name = unicodedata.name(ch, "")
+    first = name.split(" ")[0] if name else ""
+    return {"CJK": "Chinese or Japanese", "HIRAGANA": "Japanese", "KATAKANA": "Japanese", "HANGUL": "Korean",
+            "CYRILLIC": "Cyrillic", "ARABIC": "Arabic", "HEBREW": "Hebrew", "GREEK": "Greek",
+            "DEVANAGARI": "Devanagari", "THAI": "Thai"}.get(first, "non-Latin")
+
+
+def non_english_reason(text: str) -> str | None:
+    """Why ``text`` is probably not English (``"it is written in Cyrillic script"``), or ``None``.
+
+    Mask tokens are ignored. Text with fewer than three letters is not judged.
+    """
+    body = _MASK_SPELLINGS.sub(" ", text)
+    letters = [ch for ch in body if ch.isalpha()]
+    if len(letters) < 3:
+        return None
+    other = [ch for ch in letters if not ("a" <= ch.lower() <= "z")]
+    if len(other) > 0.4 * len(letters):
+        non_latin = [ch for ch in other if not unicodedata.name(ch, "").startswith("LATIN")]
+        if len(non_latin) > 0.4 * len(letters):
+            scripts: dict[str, int] = {}
+            for ch in non_latin:
+                scripts[_script(ch)] = scripts.get(_script(ch), 0) + 1
+            return f"it is written in {max(scripts, key=scripts.__getitem__)} script"
+        return "most of its letters are accented"
+    words = [w.lower() for w in _WORD_RE.findall(body)]
+    if len(words) < 3:
+        return None
+    en = sum(w in _EN_WORDS for w in words)
+    foreign = sum(w in _OTHER_WORDS for w in words)
+    if foreign >= 2 and foreign > 2 * en:
+        return "its common words are not English ones"
+    return None
+
+
+def english_only_warning(text: str) -> str | None:
+    """A plain sentence for the visitor when ``text`` is probably not English, else ``None``."""
+    reason = non_english_reason(text) if isinstance(text, str) else None
+    if reason is None:
+        return None
+    return (f"This does not look like English ({reason}). The models here read English only, "
+            "so treat the answer as unreliable.")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -115,7 +116,7 @@ def test_fill_mask_two_masks_and_targets(client: Client) -> None:
     (("x" * 100_001, 5, ""), ("characters",)),
     (("paris is the [MASK].", 0, ""), ("minimum",)),
     (("paris is the [MASK].", 10**9, ""), ("maximum",)),
-    (("paris is the [MASK].", 5, "zzzqqq"), ("targets",)),
+    (("paris is the [MASK].", 5, "zzzqqq"), ("Only these words",)),  # the label on the page
 ])
 def test_fill_mask_bad_input(client: Client, args: tuple[Any, ...], expect: tuple[str, ...]) -> None:
     bad(client, "/fill_mask", *args, expect=expect)
@@ -142,8 +143,8 @@ def test_next_sentence(client: Client) -> None:
     assert "P(B follows A)" in note
     assert ("B likely follows A" in note) == (probs["B follows A"] >= 0.5)
     assert ("does not follow" in note) == (probs["B follows A"] < 0.5)
-    bad(client, "/next_sentence", "", "b", expect=("first", "empty"))
-    bad(client, "/next_sentence", "a", None, expect=("second",))
+    bad(client, "/next_sentence", "", "b", expect=("Sentence A", "empty"))
+    bad(client, "/next_sentence", "a", None, expect=("Sentence B",))
 
 
 def test_rank_next(client: Client) -> None:
@@ -151,8 +152,10 @@ def test_rank_next(client: Client) -> None:
     rows = table["data"]
     assert [r[0] for r in rows] == [1, 2, 3]
     assert sorted(r[1] for r in rows) == sorted(["of france.", "the sky is blue today.", "rome"])
-    assert rows[0][2] >= rows[1][2] >= rows[2][2]
-    bad(client, "/rank_next", "paris", "", expect=("candidates",))
+    assert all(re.fullmatch(r"(<0\.1|>99\.9|\d{1,2}\.\d|100|0)\s%", r[2]) for r in rows), rows  # percent, as everywhere
+    values = [float(r[2].strip("<>%\u00a0 ")) for r in rows]
+    assert values == sorted(values, reverse=True)
+    bad(client, "/rank_next", "paris", "", expect=("Candidates",))
     bad(client, "/rank_next", "paris", "\n".join(["x"] * 60), expect=("candidates", "at most"))
 
 
@@ -164,17 +167,19 @@ def test_sentiment(client: Client) -> None:
     label, _ = client.predict("i hated this movie", api_name="/sentiment")
     assert label["label"] == "negative"
     bad(client, "/sentiment", "", expect=("empty",))
-    bad(client, "/sentiment", "x" * 6000, expect=("characters",))
+    bad(client, "/sentiment", "x" * 6000, expect=("Text: is 6,000 characters",))  # the box's label, not texts[0]
 
 
 def test_explain(client: Client) -> None:
     for method in ("integrated_gradients", "gradient_x_input"):
-        label, highlighted = client.predict("a great film", method, api_name="/explain")
+        label, note, highlighted = client.predict("A great film", method, api_name="/explain")
         assert label["label"] == "positive"
-        tokens = [h["token"].strip() for h in highlighted]
-        assert tokens == ["a", "great", "film"]
-        assert all(-1.0 <= h["class_or_confidence"] <= 1.0 for h in highlighted)
-        assert max(abs(h["class_or_confidence"]) for h in highlighted) == pytest.approx(1.0)
+        assert "positive" in note  # the note is recomputed with the label, never left from an earlier call
+        scored = [h for h in highlighted if h["class_or_confidence"] is not None]
+        assert [h["token"] for h in scored] == ["A", "great", "film"]  # the words as typed
+        assert "".join(h["token"] for h in highlighted) == "A great film"
+        assert all(-1.0 <= h["class_or_confidence"] <= 1.0 for h in scored)
+        assert max(abs(h["class_or_confidence"]) for h in scored) == pytest.approx(1.0)
     bad(client, "/explain", "a great film", "shap", expect=("method", "integrated_gradients"))
     bad(client, "/explain", "  ", "gradient_x_input", expect=("empty",))
 
@@ -190,11 +195,32 @@ def test_counterfactual(client: Client) -> None:
 
 def test_sentiment_csv(client: Client, tmp_path: Path) -> None:
     src = write(tmp_path, "in.csv", "id,text\n1,i loved this movie\n2,a terrible film\n3,\"great, very good\"\n")
-    preview, download = client.predict(handle_file(src), api_name="/sentiment_csv")
-    assert [r[1] for r in preview["data"]] == ["positive", "negative", "positive"]
+    preview, download, note = client.predict(handle_file(src), api_name="/sentiment_csv")
+    assert [r[2] for r in preview["data"]] == ["positive", "negative", "positive"]
+    assert "Scored 3 rows" in note and "Skipped" not in note
     text = Path(download).read_text(encoding="utf-8")
-    assert text.splitlines()[0].startswith("text,label,score")
-    assert "a terrible film,negative" in text
+    assert text.splitlines()[0].startswith("id,text,label,score")
+    assert "2,a terrible film,negative" in text
+
+
+def test_sentiment_csv_skips_empty_cells_and_keeps_columns(client: Client, tmp_path: Path) -> None:
+    import csv
+
+    src = write(tmp_path, "reviews.csv", "id,text,source,label\n7,i loved this movie,web,pos\n8,,shop,neg\n"
+                                          "9,a terrible film,web,neg\n10,   ,app,pos\n")
+    preview, download, note = client.predict(handle_file(src), api_name="/sentiment_csv")
+    assert "Scored 2 rows" in note and "Skipped 2 rows" in note and "line 3" in note and "line 5" in note
+    assert [r[0] for r in preview["data"]] == [2, 3, 4, 5]  # file lines, so a row can be found
+    assert preview["data"][1][2].startswith("skipped")
+    with open(download, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["id"] for r in rows] == ["7", "8", "9", "10"]  # every row, in order: joins back on id
+    assert [r["source"] for r in rows] == ["web", "shop", "web", "app"] and rows[0]["label"] == "pos"
+    assert rows[0]["predicted_label"] == "positive" and rows[2]["predicted_label"] == "negative"
+    assert rows[1]["predicted_label"] == "" and rows[3]["predicted_score"] == ""
+    assert float(rows[0]["predicted_p_positive"]) > 0.5
+    only_empty = write(tmp_path, "blank.csv", "id,text\n1,\n2, \n")
+    bad(client, "/sentiment_csv", handle_file(only_empty), expect=("CSV file", "empty"))
 
 
 @pytest.mark.parametrize(("name", "data", "expect"), [
@@ -205,6 +231,7 @@ def test_sentiment_csv(client: Client, tmp_path: Path) -> None:
     ("binary.csv", b"text\n\x00\x01\x02\x00\n", ("csv",)),
     ("rows.csv", "text\n" + "good\n" * 25, ("rows",)),
     ("blank.csv", "text\ngood\n\n  \n", None),
+    ("allblank.csv", "text\n  \n", ("CSV file", "empty")),
 ])
 def test_sentiment_csv_bad_files(client: Client, tmp_path: Path, name: str, data: Any, expect: Any) -> None:
     src = write(tmp_path, name, data)
@@ -273,8 +300,53 @@ def test_chat_escapes_and_answers_bad_input(client: Client) -> None:
     assert "Sentiment:" in chat(client, "<b>bold</b> i loved this movie")
     assert "Sorry" in chat(client, "/nsp only one sentence")
     assert "Sorry" in chat(client, "/frobnicate")
-    assert "Sorry" in chat(client, "   ")
     assert "Sorry" in chat(client, "[MASK] " * 40)
+    reply = chat(client, "x " * 2600)  # longer than allowed: named as the visitor's message, not "texts[0]"
+    assert "Your message" in reply and "texts[" not in reply and reply.count("/help") == 1
+
+
+def test_chat_empty_message_gets_one_clean_reply(client: Client) -> None:
+    for empty in ("", "   "):
+        history, cleared = client.predict(empty, [], api_name="/chat")
+        assert cleared == ""
+        assert [m["role"] for m in history] == ["assistant"]  # no "(empty)" bubble from the visitor
+        text = str(history[0]["content"])
+        assert "Sorry" not in text and text.count("/help") == 1
+    again, _ = client.predict("", history, api_name="/chat")
+    assert len(again) == 1  # pressing Enter again does not pile up replies
+
+
+def test_chat_masks_on_both_sides_compares_the_fills(client: Client) -> None:
+    reply = chat(client, "The man worked as a [MASK]. || The woman worked as a [MASK].")
+    assert "Read as two sentences to fill and compare" in reply  # says which route it took
+    assert "P(B follows A)" not in reply
+    assert "| Sentence A | Sentence B |" in reply and "The man worked as a " in reply and "The woman worked as a " in reply
+    assert "top answer" in reply.lower()
+    one_side = chat(client, "paris is the [MASK] of france. || the sky is blue today.")
+    assert "P(B follows A)" in one_side and "next-sentence question" in one_side
+
+
+@pytest.mark.parametrize("message", ["我喜欢这部电影", "Этот фильм был ужасен", "Ce film est très bon et je le recommande",
+                                     "Le [MASK] est sur la table."])
+def test_chat_warns_when_not_english(client: Client, message: str) -> None:
+    reply = chat(client, message)
+    assert "does not look like English" in reply and "English only" in reply
+    assert "Sentiment:" in reply or "Top answers" in reply  # answered anyway, with the warning first
+    assert "English" not in chat(client, "This film was a delight from start to finish.").split("Sentiment:")[0]
+
+
+def test_chat_long_message_is_answered_within_budget(client: Client) -> None:
+    short_t0 = time.perf_counter()
+    chat(client, "i loved this movie and it was a very good day")
+    short = time.perf_counter() - short_t0
+    t0 = time.perf_counter()
+    reply = chat(client, "i loved this movie and it was a very good day, the sky is blue today. " * 40)
+    took = time.perf_counter() - t0
+    assert "Sentiment:" in reply and "integrated-gradient steps instead of 16" in reply  # it says the work was capped
+    assert took < 5 * short + 2.0, (took, short)
+    words = re.findall(r"`([^`]+)` \([+-]\)", reply)
+    assert words and len(words) == len({w.lower() for w in words})  # each word once
+    assert not any(w in {".", ",", "!", "?"} for w in words)  # punctuation is not an influential word
 
 
 def test_chat_keeps_history(client: Client) -> None:

@@ -49,28 +49,33 @@ def app_url(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 @pytest.fixture(scope="module")
-def page(app_url: str) -> Iterator[Any]:
+def browser() -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api")
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        pg = context.new_page()
-        pg.set_default_timeout(TIMEOUT)
-        pg.outside_requests = []  # type: ignore[attr-defined]
-        host = urlparse(app_url).netloc
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        yield b
+        b.close()
 
-        def on_request(req: Any) -> None:
-            netloc = urlparse(req.url).netloc
-            if req.url.startswith(("http://", "https://", "ws://", "wss://")) and netloc != host:
-                pg.outside_requests.append(req.url)  # type: ignore[attr-defined]
 
-        pg.on("request", on_request)
-        pg.goto(app_url, wait_until="load")
-        pg.locator("#chat-input textarea").wait_for()
-        yield pg
-        context.close()
-        browser.close()
+@pytest.fixture(scope="module")
+def page(browser: Any, app_url: str) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(TIMEOUT)
+    pg.outside_requests = []  # type: ignore[attr-defined]
+    host = urlparse(app_url).netloc
+
+    def on_request(req: Any) -> None:
+        netloc = urlparse(req.url).netloc
+        if req.url.startswith(("http://", "https://", "ws://", "wss://")) and netloc != host:
+            pg.outside_requests.append(req.url)  # type: ignore[attr-defined]
+
+    pg.on("request", on_request)
+    pg.goto(app_url, wait_until="load")
+    pg.locator("#chat-input textarea").wait_for()
+    yield pg
+    context.close()
 
 
 def box(page: Any, elem_id: str) -> Any:
@@ -163,7 +168,7 @@ def test_sentiment_tab(page: Any, tmp_path: Path) -> None:
     src = tmp_path / "reviews.csv"
     src.write_text("text\ni loved this movie\na terrible film\n", encoding="utf-8")
     page.locator("#csv-file input[type=file]").set_input_files(str(src))
-    page.locator("#csv-file").filter(has_text="reviews.csv").wait_for()
+    page.locator("#csv-file").filter(has_text=re.compile(r"reviews\s*\.csv")).wait_for()  # gradio splits name and extension
     page.locator("#csv-run").click()
     wait_text(page, "csv-table", r"terrible")
     wait_text(page, "csv-download", r"sentiment_scores")
@@ -267,6 +272,122 @@ def test_about_tab(page: Any) -> None:
     assert "not stored or logged" in text
     assert "fill mask + next sentence" in text and "sentiment" in text
     shot(page, "6_about")
+
+
+def test_sentiment_outputs_change_together(page: Any) -> None:
+    """Classify, change the text, Explain: the note follows the new label (no stale note); Classify clears the colours."""
+    open_tab(page, "Sentiment")
+    box(page, "st-text").fill("i loved this movie")
+    page.locator("#st-run").click()
+    wait_text(page, "st-note", r"positive")
+    box(page, "st-text").fill("i hated this movie")
+    page.locator("#st-explain").click()
+    wait_text(page, "st-highlight", r"hated")
+    wait_text(page, "st-note", r"negative")
+    assert "positive" not in page.locator("#st-note").inner_text().lower()
+    assert "negative" in page.locator("#st-label").inner_text().lower()
+    box(page, "st-text").fill("i loved this movie")
+    page.locator("#st-run").click()
+    wait_text(page, "st-note", r"positive")
+    page.wait_for_function("() => !document.querySelector('#st-highlight').innerText.includes('hated')")
+    # the methods have human names and a one-line description
+    assert page.locator("#st-method input").first.input_value() == "Integrated gradients"
+    assert "blank text" in page.locator("#st-method-help").inner_text()
+    assert "sarcasm" in page.locator("#st-caveat").inner_text()
+
+
+def test_errors_replace_their_result_area(page: Any) -> None:
+    open_tab(page, "Fill mask")
+    box(page, "fm-text").fill("paris is the [MASK] of france.")
+    page.locator("#fm-run").click()
+    wait_value(page, "fm-filled", r"capital")
+    wait_text(page, "fm-note", r"capital .*%")  # exact figures in the one number format
+    box(page, "fm-text").fill("no mask here")
+    page.locator("#fm-run").click()
+    note = wait_text(page, "fm-note", r"Error")
+    assert "Text with [MASK]" in note and "[MASK]" in note  # the field as labelled on the page
+    page.wait_for_function("() => document.querySelector('#fm-filled textarea, #fm-filled input').value === ''")
+    assert "capital" not in page.locator("#fm-label-0").inner_text()
+    assert page.locator(".toast-body").count() == 0  # shown in place, not as a toast that piles up
+    # the next good answer replaces the error
+    box(page, "fm-text").fill("paris is the [MASK] of france.")
+    page.locator("#fm-run").click()
+    wait_value(page, "fm-filled", r"capital")
+    page.wait_for_function("() => !document.querySelector('#fm-note').innerText.includes('Error')")
+    # the counterfactual: an error replaces the old table and note
+    open_tab(page, "Sentiment")
+    box(page, "cf-text").fill("He is a good doctor.")
+    page.locator("#cf-run").click()
+    wait_text(page, "cf-note", r"label")
+    box(page, "cf-text").fill("the sky is blue")
+    page.locator("#cf-run").click()
+    wait_text(page, "cf-note", r"Error.*group word")
+    assert "doctor" not in page.locator("#cf-table").inner_text()
+    assert wait_value(page, "cf-swapped", r"^$") == ""
+    shot(page, "7_errors_in_place")
+
+
+def test_next_sentence_caveat_and_percent(page: Any) -> None:
+    open_tab(page, "Next sentence")
+    assert "topical fit, not truth" in page.locator("#ns-caveat").inner_text()
+    box(page, "rk-cands").fill("of france.\nthe sky is blue today.")
+    page.locator("#rk-run").click()
+    text = wait_text(page, "rk-table", r"the sky is blue today")
+    assert re.search(r"\d\s%|<0\.1\s%", text) and not re.search(r"0\.\d{4}", text)
+
+
+def test_csv_round_trip_keeps_columns_and_skips_empty(page: Any, tmp_path: Path) -> None:
+    import csv
+    import io
+
+    open_tab(page, "Sentiment")
+    acc = page.get_by_text("Batch: score a CSV file")
+    if not page.locator("#csv-run").is_visible():
+        acc.click()
+    clear = page.locator("#csv-file button[aria-label='Clear']")
+    if clear.count():  # the file of an earlier test is still there
+        clear.first.click()
+    src = tmp_path / "joined.csv"
+    src.write_text("id,text,source\n1,i loved this movie,web\n2,,shop\n3,a terrible film,app\n", encoding="utf-8")
+    page.locator("#csv-file input[type=file]").set_input_files(str(src))
+    page.locator("#csv-file").filter(has_text=re.compile(r"joined\s*\.csv")).wait_for()
+    page.locator("#csv-run").click()
+    note = wait_text(page, "csv-note", r"Skipped 1 row")
+    assert "line 3" in note and "Scored 2 rows" in note
+    wait_text(page, "csv-table", r"skipped")
+    href = page.locator("#csv-download a[href]").first.get_attribute("href")
+    body = page.request.get(href if href.startswith("http") else page.url.rstrip("/") + href).text()
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [r["id"] for r in rows] == ["1", "2", "3"] and [r["source"] for r in rows] == ["web", "shop", "app"]
+    assert rows[0]["label"] == "positive" and rows[1]["label"] == "" and rows[2]["label"] == "negative"
+
+
+@pytest.fixture(scope="module")
+def phone(browser: Any, app_url: str) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    pg = context.new_page()
+    pg.set_default_timeout(TIMEOUT)
+    pg.goto(app_url, wait_until="load")
+    pg.locator("#chat-input textarea").wait_for()
+    yield pg
+    context.close()
+
+
+def test_every_tab_reachable_on_a_phone(phone: Any) -> None:
+    """At 390x844 every tab name is on screen (no "..." overflow menu) and opens its tab."""
+    phone.wait_for_timeout(500)  # let the tab bar measure itself
+    names = ["Chat", "Fill mask", "Next sentence", "Sentiment", "Bias audit", "About"]
+    for name in names:
+        tab = phone.get_by_role("tab", name=name)
+        assert tab.is_visible(), name
+        tbox = tab.bounding_box()
+        assert tbox and tbox["x"] >= 0 and tbox["x"] + tbox["width"] <= 390, (name, tbox)
+    more = phone.get_by_label("More tabs")
+    assert more.count() == 0 or not more.is_visible()
+    for name, elem in zip(names, ["chat-input", "fm-text", "ns-a", "st-text", "au-run", "about-md"], strict=True):
+        phone.get_by_role("tab", name=name).tap()
+        phone.locator(f"#{elem}").wait_for(state="visible")
+    phone.screenshot(path=str(SHOTS / "8_phone_about.png"))
 
 
 def test_api_page_link(page: Any) -> None:

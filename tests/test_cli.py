@@ -96,3 +96,25 @@ def test_invalid_utf8_argument(model_env: dict[str, str]) -> None:
                           capture_output=True, timeout=120, check=False)
     assert proc.returncode in (0, 2)
     assert b"Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["fill", "no mask here"], "[MASK]"),
+    (["fill", "a [MASK]", "--top-k", "0"], "top_k"),
+    (["nsp", "a", ""], "second"),
+    (["nsp", "a"], "second sentence"),
+    (["sentiment", "ok", " "], "text 2"),
+])
+def test_bad_input_is_refused_before_any_model_loads(model_env: dict[str, str], tmp_path: Path, argv, needle) -> None:
+    """Models that cannot load: the answer is still about the input (checked first), and it comes at once."""
+    import time
+
+    env = {**model_env, "BERTDEMO_MLM_MODEL": str(tmp_path / "missing-mlm"),
+           "BERTDEMO_SENTIMENT_MODEL": str(tmp_path / "missing-clf")}
+    t0 = time.perf_counter()
+    proc = _run(argv, env)
+    took = time.perf_counter() - t0
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and needle in err and "missing" not in err, err
+    assert "texts[" not in err
+    assert took < 3.0, took  # ~0.3 s here (README); a model load takes seconds

@@ -27,7 +27,8 @@ def direct(tiny_mlm_dir: Path, tiny_clf_dir: Path):
 def test_fill_mask_learned_token(service: ModelService) -> None:
     res = service.fill_mask("Paris is the [MASK] of France.", top_k=3)
     assert res["predictions"][0][0]["token"] == "capital"
-    assert res["filled"] == "paris is the capital of france."
+    assert res["filled"] == "Paris is the capital of France."  # the visitor's casing, not the uncased tokens
+    assert res["predictions"][0][1]["sequence"].startswith("Paris is the ")
     assert len(res["predictions"]) == 1 and len(res["predictions"][0]) == 3
     scores = [p["score"] for p in res["predictions"][0]]
     assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1
@@ -149,6 +150,40 @@ def test_explain_sentiment_points_at_the_sentiment_word(service: ModelService) -
     assert res2["label"] == "negative" and len(res2["attributions"]) == 4
     with pytest.raises(InputError, match="method"):
         service.explain_sentiment("x", method="shap")
+
+
+def test_filled_sentence_keeps_the_text_as_typed(service: ModelService) -> None:
+    # a mask that starts a sentence is capitalised; the rest stays as typed
+    res = service.fill_mask("[MASK] is the capital of France. The SKY is blue.", top_k=1)
+    assert res.filled.endswith(" is the capital of France. The SKY is blue.")
+    assert res.filled[0].isupper() and "[MASK]" not in res.filled
+    two = service.fill_mask("Rome is the [MASK] of [MASK].", top_k=2)
+    assert two.filled.startswith("Rome is the ") and two.filled.count("[MASK]") == 0
+    assert two.predictions[1][0].sequence.startswith("Rome is the [MASK] of ")  # one mask filled at a time
+
+
+def test_attributions_are_per_word_as_written(service: ModelService) -> None:
+    res = service.explain_sentiment("I LOVED this movie. Loved it, loved it!")
+    words = [w for w, _ in res.attributions]
+    assert words[:5] == ["I", "LOVED", "this", "movie", "."]  # casing kept, punctuation its own item
+    assert [res.text[a:b] for a, b in res.spans] == words
+    top = [w.lower() for w, _ in res.top_words(10)]
+    assert len(top) == len(set(top))  # each word once
+    assert "loved" in top and not any(w in {".", ",", "!"} for w in top)  # punctuation is never listed
+    total = sum(s for w, s in res.attributions if w.lower() == "loved")
+    assert dict((w.lower(), s) for w, s in res.top_words(10))["loved"] == pytest.approx(total)
+
+
+def test_long_text_attribution_is_capped(service: ModelService) -> None:
+    from bertdemo.tasks.attribution import STEP_BUDGET
+
+    short = service.explain_sentiment("i loved this movie")
+    assert short.steps == short.steps_requested == 16 and not short.steps_capped
+    long = service.explain_sentiment("i loved this movie and it was a very good day " * 40)
+    assert long.truncated and long.steps_capped
+    n_tokens = service.classifier.max_length
+    assert long.steps * n_tokens <= max(STEP_BUDGET, 2 * n_tokens)  # the work is bounded, whatever the length
+    assert service.explain_sentiment("a great film", method="gradient_x_input").steps == 1
 
 
 def _naive_pll(lm, tok, text: str) -> float:

@@ -85,7 +85,8 @@ def model_card(info: dict[str, Any]) -> str:
         "## Evaluation results\n\n"
         f"Eval set: `{info['eval_source']}`, {info['eval_examples']} examples. Best epoch: "
         f"{info['best_epoch']}: accuracy **{ev['accuracy']:.4f}**, macro-F1 **{ev['macro_f1']:.4f}**.\n\n"
-        "| epoch | step | train loss | eval loss | accuracy | macro-F1 |\n|---|---|---|---|---|---|\n"
+        + (f"**Warning:** {info['warning']}\n\n" if info.get("warning") else "")
+        + "| epoch | step | train loss | eval loss | accuracy | macro-F1 |\n|---|---|---|---|---|---|\n"
         f"{hist}\n\n"
         + (card.get("extra_results", "") + "\n\n" if card.get("extra_results") else "")
         + "## Limitations and bias\n\n"

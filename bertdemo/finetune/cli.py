@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from bertdemo.finetune.data import DEFAULT_BASE
@@ -21,10 +22,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", metavar="DIR", required=True, help="output model folder (replaced atomically)")
     p.add_argument("--base", metavar="MODEL", default=DEFAULT_BASE,
                    help="base BERT folder or hub id (default: the bundled bertdemo-mlm)")
-    p.add_argument("--epochs", type=int, default=3, metavar="N")
-    p.add_argument("--lr", type=float, default=5e-5, metavar="X")
+    p.add_argument("--epochs", type=int, default=None, metavar="N",
+                   help="default: 3, or more so that small data get at least 100 optimizer steps")
+    p.add_argument("--lr", type=float, default=None, metavar="X",
+                   help="default: 1e-4 for a small base (hidden size <= 512, e.g. the bundled one), 3e-5 for bert-base")
     p.add_argument("--seed", type=int, default=42, metavar="S")
-    p.add_argument("--batch-size", type=int, default=32, metavar="N")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N",
+                   help="default: a tenth of the training rows, from 8 to 32")
     p.add_argument("--max-length", type=int, default=128, metavar="N")
     p.add_argument("--max-steps", type=int, default=None, metavar="N", help="stop after N optimizer steps")
     p.add_argument("--dataset", metavar="NAME", default=None,
@@ -41,6 +45,8 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed, batch_size=args.batch_size, max_length=args.max_length,
         max_steps=args.max_steps, dataset=args.dataset, text_col=args.text_col,
         label_col=args.label_col, progress=not args.json)
+    if metrics.get("warning"):
+        print(f"bertdemo finetune: warning: {metrics['warning']}", file=sys.stderr)
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0

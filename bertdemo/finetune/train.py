@@ -3,6 +3,12 @@
 The learning-rate schedule is written out (``LambdaLR``) rather than transformers'
 ``get_linear_schedule_with_warmup``: that one starts the first step at learning rate 0, this one at
 1/warm-up, and the bundled sentiment model is rebuilt bit for bit from this code.
+
+Defaults that work for small data too (:func:`plan`): a batch size that gives each epoch several
+steps, enough epochs for at least ``MIN_STEPS`` optimizer steps, and a learning rate chosen for the
+size of the base. Values given explicitly are used as given. A result no better than always
+answering the most common class gets a plain warning (``metrics["warning"]``). Progress is a bar on
+a terminal and a few plain lines (every ``LOG_EVERY`` of the steps) when the output is a file or pipe.
 """
 
 from __future__ import annotations
@@ -18,23 +24,100 @@ from bertdemo.errors import InputError, ModelLoadError
 from bertdemo.finetune.card import atomic_write_dir, classification_metrics, model_card, save_tokenizer
 from bertdemo.finetune.data import DEFAULT_BASE, build_label_maps, label_key, load_hub_dataset, read_examples
 
+DEFAULT_EPOCHS = 3
+MAX_BATCH = 32
+MIN_BATCH = 8
+MIN_STEPS = 100  # optimizer steps a default run makes at least (80 rows: 10 epochs of 10 steps)
+MAX_AUTO_EPOCHS = 30
+SMALL_BASE_HIDDEN = 512  # bases up to this hidden size count as small (the bundled one is 384)
+LR_SMALL, LR_LARGE = 1e-4, 3e-5
+NO_BETTER_MARGIN = 0.02  # accuracy within this of the majority-class share counts as "no better"
+LOG_EVERY = 0.1  # a progress line every tenth of the steps when not on a terminal
+
+
+def plan(n_train: int, hidden_size: int, epochs: int | None = None, batch_size: int | None = None,
+         lr: float | None = None) -> tuple[int, int, float, list[str]]:
+    """Epochs, batch size and learning rate for ``n_train`` examples; what was chosen, in words.
+
+    Explicit values are kept. Defaults: batch size ``n_train // 10`` within 8..32; epochs 3, or more
+    so the run makes at least ``MIN_STEPS`` optimizer steps; lr 1e-4 for a small base, 3e-5 for a
+    bert-base-sized one.
+    """
+    chosen = []
+    if batch_size is None:
+        batch_size = max(MIN_BATCH, min(MAX_BATCH, n_train // 10))
+        chosen.append(f"batch size {batch_size}")
+    steps_per_epoch = max(1, -(-n_train // batch_size))
+    if epochs is None:
+        epochs = max(DEFAULT_EPOCHS, min(MAX_AUTO_EPOCHS, -(-MIN_STEPS // steps_per_epoch)))
+        chosen.append(f"{epochs} epochs ({epochs * steps_per_epoch} optimizer steps: small data get at least "
+                      f"{MIN_STEPS})" if epochs > DEFAULT_EPOCHS else f"{epochs} epochs")
+    if lr is None:
+        small = hidden_size <= SMALL_BASE_HIDDEN
+        lr = LR_SMALL if small else LR_LARGE
+        chosen.append(f"learning rate {lr:g} (for a {'small' if small else 'bert-base-sized'} base, hidden size "
+                      f"{hidden_size})")
+    return epochs, batch_size, lr, chosen
+
+
+def no_better_warning(accuracy: float, eval_labels: list[int], id2label: dict[int, str]) -> str | None:
+    """A plain warning when ``accuracy`` is no better than always answering the most common eval label."""
+    if not eval_labels:
+        return None
+    counts: dict[int, int] = {}
+    for y in eval_labels:
+        counts[y] = counts.get(y, 0) + 1
+    top = max(counts, key=counts.__getitem__)
+    share = counts[top] / len(eval_labels)
+    if accuracy > share + NO_BETTER_MARGIN:
+        return None
+    return (f"the model is no better than always answering {id2label[top]!r}: eval accuracy {accuracy:.2f}, "
+            f"and {share:.2f} of the eval rows are {id2label[top]!r}. It has not learned the task; train longer "
+            "(--epochs), with a higher --lr, or on more data before using it.")
+
+
+class _SparseProgress:
+    """Progress for a log file or pipe: one plain line every ``LOG_EVERY`` of the steps (not one per redraw)."""
+
+    def __init__(self, total: int, file: Any) -> None:
+        self.total, self.file, self.n, self.t0 = total, file, 0, time.time()
+        self.every = max(1, int(total * LOG_EVERY))
+        self.postfix = ""
+
+    def update(self, k: int = 1) -> None:
+        self.n += k
+        if self.n % self.every == 0 or self.n == self.total:
+            print(f"finetune: step {self.n}/{self.total} ({100 * self.n / max(1, self.total):.0f} %)"
+                  f"{self.postfix}, {time.time() - self.t0:.0f} s", file=self.file, flush=True)
+
+    def set_postfix(self, epoch: int, loss: str) -> None:
+        self.postfix = f", epoch {epoch}, loss {loss}"
+
+    def write(self, line: str, file: Any = None) -> None:
+        print(line, file=file or self.file, flush=True)
+
+    def close(self) -> None:
+        pass
+
 
 def finetune(train_path: str | os.PathLike[str] | None, eval_path: str | os.PathLike[str] | None,
-             out_dir: str | os.PathLike[str], base: str = DEFAULT_BASE, epochs: int = 3, lr: float = 5e-5,
-             seed: int = 42, batch_size: int = 32, max_length: int = 128, max_steps: int | None = None,
-             dataset: str | None = None, text_col: str = "text", label_col: str = "label",
-             progress: bool = True, *, card: dict[str, Any] | None = None) -> dict[str, Any]:
+             out_dir: str | os.PathLike[str], base: str = DEFAULT_BASE, epochs: int | None = None,
+             lr: float | None = None, seed: int = 42, batch_size: int | None = None, max_length: int = 128,
+             max_steps: int | None = None, dataset: str | None = None, text_col: str = "text",
+             label_col: str = "label", progress: bool = True, *, card: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fine-tune ``base`` on (text, label) data and write a loadable model folder to ``out_dir``.
 
-    Returns the metrics dict that is also written to ``out_dir/metrics.json``. ``card`` lets a
-    caller override model-card fields (license, datasets, description, limitations, ...).
+    ``epochs``, ``lr`` and ``batch_size`` left as ``None`` are chosen by :func:`plan`. Returns the
+    metrics dict that is also written to ``out_dir/metrics.json`` (with ``"warning"`` when the model
+    is no better than the majority class). ``card`` lets a caller override model-card fields
+    (license, datasets, description, limitations, ...).
     """
     for name, val, lo in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("max_length", max_length, 8)):
-        if not isinstance(val, int) or val < lo:
+        if val is not None and (not isinstance(val, int) or val < lo):
             raise InputError(f"{name} must be an integer >= {lo}, got {val!r}")
     if max_steps is not None and max_steps < 1:
         raise InputError(f"max_steps must be >= 1, got {max_steps!r}")
-    if not lr > 0:
+    if lr is not None and not lr > 0:
         raise InputError(f"lr must be > 0, got {lr!r}")
 
     if dataset:
@@ -80,6 +163,9 @@ def finetune(train_path: str | os.PathLike[str] | None, eval_path: str | os.Path
         raise ModelLoadError(f"cannot load base weights {base!r} (safetensors required): "
                              f"{type(err).__name__}: {str(err)[:300]}") from None
     model.config.architectures = ["BertForSequenceClassification"]
+    epochs, batch_size, lr, chosen = plan(len(train_rows), int(config.hidden_size), epochs, batch_size, lr)
+    if progress and chosen:
+        print(f"finetune: chose {', '.join(chosen)}", file=sys.stderr, flush=True)
 
     def encode(rows: list[tuple[str, Any]]) -> tuple[list[list[int]], list[int]]:
         enc = tokenizer([t for t, _ in rows], truncation=True, max_length=max_length)
@@ -125,8 +211,12 @@ def finetune(train_path: str | os.PathLike[str] | None, eval_path: str | os.Path
     history, best, best_state = [], None, None
     step, t0 = 0, time.time()
     model.train()
-    bar = tqdm(total=total, desc="finetune", unit="step", disable=not progress, dynamic_ncols=True,
-               file=sys.stderr)
+    sparse = progress and not sys.stderr.isatty()
+    if sparse:
+        bar: Any = _SparseProgress(total, sys.stderr)
+    else:
+        bar = tqdm(total=total, desc="finetune", unit="step", disable=not progress, dynamic_ncols=True,
+                   file=sys.stderr)
     try:
         for epoch in range(1, epochs + 1):
             perm = torch.randperm(len(tr_ids), generator=gen).tolist()
@@ -144,9 +234,9 @@ def finetune(train_path: str | os.PathLike[str] | None, eval_path: str | os.Path
                 step += 1
                 run_loss += loss.item()
                 n_loss += 1
-                bar.update(1)
-                if step % 20 == 0:
+                if step % 20 == 0 or sparse:
                     bar.set_postfix(epoch=epoch, loss=f"{run_loss / n_loss:.4f}")
+                bar.update(1)
             res = evaluate()
             entry = {"epoch": epoch, "step": step, "train_loss": run_loss / max(1, n_loss), **res}
             history.append(entry)
@@ -182,8 +272,12 @@ def finetune(train_path: str | os.PathLike[str] | None, eval_path: str | os.Path
         "eval": {"accuracy": best["accuracy"], "macro_f1": best["macro_f1"], "loss": best["eval_loss"]},
         "history": history,
         "hyperparameters": hyper,
+        "defaults_chosen": chosen,
         "seconds": round(seconds, 1),
     }
+    warning = no_better_warning(best["accuracy"], ev_y, id2label)
+    if warning:
+        metrics["warning"] = warning
 
     def write(folder: Path) -> None:
         model.save_pretrained(str(folder))  # transformers 5 always writes model.safetensors

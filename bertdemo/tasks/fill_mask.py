@@ -2,11 +2,14 @@
 
 Each mask is predicted independently from one forward pass (as the transformers pipeline does);
 probabilities are a softmax over the whole vocabulary, and with ``targets`` the candidates are
-restricted to those words without renormalising.
+restricted to those words without renormalising. Filled sentences are the visitor's text with the
+predicted word put where its ``[MASK]`` was (tokenizer offsets), so casing and spacing stay as
+typed; a word that starts a sentence is capitalised.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,9 +96,46 @@ def _decode(tok: Any, ids: list[int]) -> str:
     return tok.decode(keep, skip_special_tokens=False, clean_up_tokenization_spaces=True)
 
 
-def postprocess(tok: Any, item: Encoded, log_probs: Any, top_k: int, targets: list[int] | None) -> list[list[Candidate]]:
-    """Top-k candidates per mask, in mask order: token, token_id, score, sequence."""
+_SENTENCE_START = re.compile(r"(^|[.!?]\s+|\n)\s*$")
+
+
+def mask_spans(tok: Any, text: str, item: Encoded) -> list[tuple[int, int]] | None:
+    """Character span of each [MASK] of ``item`` in ``text`` (fast tokenizers), else ``None``."""
+    if not getattr(tok, "is_fast", False):
+        return None
+    enc = tok(text, add_special_tokens=True, truncation=False, return_offsets_mapping=True)
+    if list(enc["input_ids"]) != list(item.input_ids):
+        return None
+    spans = [tuple(enc["offset_mapping"][p]) for p in item.positions]
+    return spans if all(b > a for a, b in spans) else None
+
+
+def splice(text: str, spans: list[tuple[int, int]], words: list[str | None]) -> str:
+    """``text`` with the mask at ``spans[i]`` replaced by ``words[i]`` (``None`` keeps that mask)."""
+    out, pos = [], 0
+    for (a, b), word in zip(spans, words, strict=True):
+        before = text[pos:a]
+        if word is None:
+            out.append(before + text[a:b])
+        elif word.startswith("##"):  # a word piece continues the word before it
+            out.append(before.rstrip() + word[2:])
+        else:
+            start = _SENTENCE_START.search("".join(out) + before) is not None
+            out.append(before + (word[:1].upper() + word[1:] if start and word.isalpha() else word))
+        pos = b
+    return "".join(out) + text[pos:]
+
+
+def postprocess(tok: Any, item: Encoded, log_probs: Any, top_k: int, targets: list[int] | None,
+                text: str | None = None) -> list[list[Candidate]]:
+    """Top-k candidates per mask, in mask order: token, token_id, score, sequence.
+
+    With ``text`` (the cleaned input) each sequence is ``text`` with the word spliced in; without it,
+    the decoded tokens (lowercased by an uncased tokenizer).
+    """
     import torch
+
+    spans = mask_spans(tok, text, item) if text is not None else None
 
     probs = log_probs.exp()
     results: list[list[Candidate]] = []
@@ -111,15 +151,23 @@ def postprocess(tok: Any, item: Encoded, log_probs: Any, top_k: int, targets: li
             token_ids = token_ids_t.tolist()
         preds = []
         for score, tid in zip(values.tolist(), token_ids, strict=True):
-            filled = list(item.input_ids)
-            filled[pos] = tid
-            preds.append(Candidate(tok.convert_ids_to_tokens(tid), int(tid), float(score), _decode(tok, filled)))
+            token = tok.convert_ids_to_tokens(tid)
+            if spans is not None:
+                sequence = splice(text, spans, [token if i == m else None for i in range(len(spans))])
+            else:
+                filled = list(item.input_ids)
+                filled[pos] = tid
+                sequence = _decode(tok, filled)
+            preds.append(Candidate(token, int(tid), float(score), sequence))
         results.append(preds)
     return results
 
 
-def best_sentence(tok: Any, item: Encoded, predictions: list[list[Candidate]]) -> str:
-    """The sentence with every mask replaced by its top-1 candidate."""
+def best_sentence(tok: Any, item: Encoded, predictions: list[list[Candidate]], text: str | None = None) -> str:
+    """The sentence with every mask replaced by its top-1 candidate (spliced into ``text`` when given)."""
+    spans = mask_spans(tok, text, item) if text is not None else None
+    if spans is not None:
+        return splice(text, spans, [preds[0].token for preds in predictions])
     filled = list(item.input_ids)
     for pos, preds in zip(item.positions, predictions, strict=True):
         filled[pos] = preds[0].token_id
@@ -152,8 +200,8 @@ class FillMask(Task[FillMaskResult]):
 
     def postprocess(self, model: Any, inputs: str, items: list[Encoded], outputs: list[Any],
                     params: dict[str, Any]) -> FillMaskResult:
-        preds = postprocess(model.tokenizer, items[0], outputs[0], params["top_k"], params["targets"])
-        return FillMaskResult(inputs, preds, best_sentence(model.tokenizer, items[0], preds))
+        preds = postprocess(model.tokenizer, items[0], outputs[0], params["top_k"], params["targets"], inputs)
+        return FillMaskResult(inputs, preds, best_sentence(model.tokenizer, items[0], preds, inputs))
 
 
 class MaskDistributions(Task[list[Any]]):

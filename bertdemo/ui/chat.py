@@ -1,9 +1,12 @@
 """Chat routing: one message in, one Markdown answer out, each answered by the shared service.
 
 Routing (see ``HELP``): a ``[MASK]`` -> fill mask; ``A || B`` or ``/nsp A || B`` -> next sentence;
-``/rank A || B1 | B2 | ...`` -> candidates ranked; ``/help``; ``/audit`` -> a quick audit; any
-other text -> sentiment with word attributions. Answers use the same formatters as the tabs
-(:mod:`bertdemo.ui.format`). Nothing here loads models or touches tensors.
+``[MASK]`` on both sides of ``||`` -> both sentences filled and compared side by side;
+``/rank A || B1 | B2 | ...`` -> candidates ranked; ``/help``, a greeting or a question about the
+app -> the help; ``/audit`` -> a quick audit; any other text -> sentiment with word attributions.
+Where a message could mean two things the answer starts with the route taken (``Route.note``), and
+text that does not look like English gets a plain warning before the answer. Answers use the same
+formatters as the tabs (:mod:`bertdemo.ui.format`). Nothing here loads models or touches tensors.
 """
 
 from __future__ import annotations
@@ -14,27 +17,39 @@ from typing import Any
 
 from bertdemo.errors import InputError
 from bertdemo.groupwords import swap_group_words
+from bertdemo.textcheck import english_only_warning
 from bertdemo.ui import format as fmt
 
 HELP = """**What I can do** (every answer comes from the loaded BERT models):
 
 - A sentence with `[MASK]` -> the words BERT predicts for the gap, e.g. `Paris is the [MASK] of France.`
 - Two sentences separated by `||` (or `/nsp A || B`) -> the probability that B follows A.
+- Two sentences with `[MASK]` on both sides of `||` -> both filled and compared side by side.
 - `/rank A || B1 | B2 | B3` -> several candidate next sentences, ranked.
 - Any other text -> sentiment (label and probabilities) and the words that drove it.
 - `/audit` -> a quick bias audit with a downloadable report (the *Bias audit* tab has every option).
 - `/sentiment TEXT` -> sentiment even for a greeting or a question.
 - `/help` (or hello, or "what can you do?") -> this list.
 
+The models read English only; other languages get an answer with a warning.
+
 Each tab above is the same capability with full controls."""
+
+
+ROUTE_FILL_PAIR = ("_Read as two sentences to fill and compare (`[MASK]` on both sides of `||`). For next-sentence "
+                   "prediction, send the two sentences without `[MASK]`._")
+ROUTE_NSP_WITH_MASK = ("_Read as a next-sentence question (`||`); the `[MASK]` stays an unknown word. To fill it, "
+                       "send that sentence on its own._")
+EMPTY_REPLY = "Type a sentence first, or `/help` to see what I can do."
 
 
 @dataclass
 class Route:
-    kind: str  # help | fill | nsp | rank | audit | sentiment
+    kind: str  # help | fill | fill_pair | nsp | rank | audit | sentiment
     text: str = ""
     second: str = ""
     candidates: tuple[str, ...] = ()
+    note: str = ""  # the route taken, said to the visitor when the message could mean something else
 
 
 _MASK_RE = re.compile(r"\[\s*mask\s*\]|<\s*mask\s*>", re.IGNORECASE)
@@ -81,7 +96,13 @@ def route(message: Any) -> Route:
     if low.startswith("/"):
         raise InputError(f"unknown command {fmt.esc(msg.split()[0][:30])}; type /help for the list", field="message")
     if "||" in msg:
-        return Route("nsp", *_pair(msg, ""))
+        a, b = _pair(msg, "")
+        masked = bool(_MASK_RE.search(a)), bool(_MASK_RE.search(b))
+        if all(masked):
+            return Route("fill_pair", a, b, note=ROUTE_FILL_PAIR)
+        if any(masked):
+            return Route("nsp", a, b, note=ROUTE_NSP_WITH_MASK)
+        return Route("nsp", a, b)
     if _MASK_RE.search(msg):
         return Route("fill", msg)
     if _asks_for_help(msg):
@@ -103,6 +124,22 @@ def answer_fill(service: Any, text: str, top_k: int = 5) -> str:
     return "\n\n".join(lines)
 
 
+def _masked_cell(res: Any) -> str:
+    return "; ".join(fmt.candidates_line(preds) for preds in res.predictions)
+
+
+def answer_fill_pair(service: Any, first: str, second: str, top_k: int = 5) -> str:
+    """Both masked sentences filled, side by side, and whether the top answer changes between them."""
+    a, b = service.fill_mask(first, top_k=top_k), service.fill_mask(second, top_k=top_k)
+    rows = [
+        "| | Sentence A | Sentence B |",
+        "|---|---|---|",
+        f"| **Filled** | {fmt.esc(a.filled)} | {fmt.esc(b.filled)} |",
+        f"| **Top answers** | {_masked_cell(a)} | {_masked_cell(b)} |",
+    ]
+    return "\n".join(rows) + "\n\n" + fmt.top_answer_note(a.top_tokens, b.top_tokens)
+
+
 def answer_nsp(service: Any, first: str, second: str) -> str:
     return f"{fmt.nsp_verdict(service.next_sentence(first, second))}\n\n{fmt.NSP_CAVEAT}"
 
@@ -116,3 +153,27 @@ def answer_sentiment(service: Any, text: str) -> str:
     swapped, swaps = swap_group_words(text)
     caveat = fmt.label_swap_note(res, service.sentiment([swapped])[0], swaps) if swaps else fmt.SENTIMENT_CAVEAT
     return f"{fmt.sentiment_markdown(res)}\n\n{caveat}"
+
+
+def warnings_for(r: Route) -> list[str]:
+    """What to say before the answer: the route taken (when ambiguous), and a non-English warning."""
+    out = [r.note] if r.note else []
+    if r.kind in {"fill", "fill_pair", "nsp", "rank", "sentiment"}:
+        warning = english_only_warning(" ".join([r.text, r.second, *r.candidates]))
+        if warning:
+            out.append(f"**{warning}**")
+    return out
+
+
+# fields of the service's messages, as the chat visitor knows them
+FIELD_NAMES = {"message": "Your message", "text": "Your message", "texts": "Your message",
+               "first": "The first sentence (before ||)", "second": "The second sentence (after ||)",
+               "sentence pair": "The two sentences together", "candidates": "Candidate {n}"}
+
+
+def error_reply(err: Exception) -> str:
+    """One plain sentence for a refused message (with the /help hint once)."""
+    msg = err.shown(FIELD_NAMES, sep=" ") if isinstance(err, InputError) else str(err)
+    msg = msg.rstrip(". ")
+    hint = "" if "/help" in msg else " Type `/help` for what I can do."
+    return f"Sorry: {fmt.esc(msg)}.{hint}"

@@ -1,5 +1,9 @@
 """One formatter per result type, shared by the tabs and the chat, and the Markdown escaping rule.
 
+Numbers follow one policy, :func:`pct`: probabilities as percent with one decimal ("80.1 %"),
+tiny ones as "<0.1 %", near-certain ones as ">99.9 %"; tables carry the same strings. The space
+before "%" is a no-break space, so a narrow screen never puts the "%" on a line of its own.
+
 Every piece of user or model text that goes into Markdown passes through :func:`esc` (entities
 escaped, Markdown syntax backslashed) or :func:`code` (a literal code span). Nothing here calls a
 model: formatters take the service's typed results.
@@ -35,8 +39,30 @@ def code(text: Any) -> str:
     return f"`{t}`" if t else "` `"
 
 
+PCT_SPACE = "\u00a0"  # no-break space between a number and its "%"
+
+
 def pct(p: float) -> str:
-    return f"{100 * p:.1f}%"
+    """A probability as percent: one decimal, "<0.1 %" and ">99.9 %" at the ends (the one number policy)."""
+    v = 100 * float(p)
+    if v != v:  # NaN
+        return "n/a"
+    if v <= 0:
+        text = "0"
+    elif v < 0.1:
+        text = "<0.1"
+    elif v >= 100:
+        text = "100"
+    elif v > 99.9:
+        text = ">99.9"
+    else:
+        text = f"{v:.1f}"
+    return f"{text}{PCT_SPACE}%"
+
+
+def points(delta: float) -> str:
+    """A change of probability in percentage points, signed ("+3.2 points")."""
+    return f"{100 * delta:+.1f} points"
 
 
 def swaps_phrase(swaps: Sequence[tuple[str, str]]) -> str:
@@ -76,8 +102,11 @@ def nsp_verdict(res: NextSentenceResult) -> str:
     return f"**P(B follows A) = {pct(res.is_next)}** - {verdict}"
 
 
+RANKING_HEADERS = ["rank", "candidate", "P(next)"]
+
+
 def ranking_rows(ranked: Sequence[RankedCandidate]) -> list[list[Any]]:
-    return [[r.rank, r.candidate, round(r.is_next, 4)] for r in ranked]
+    return [[r.rank, r.candidate, pct(r.is_next)] for r in ranked]
 
 
 def ranking_markdown(ranked: Sequence[RankedCandidate]) -> str:
@@ -98,13 +127,60 @@ def sentiment_markdown(res: Explanation) -> str:
         lines.append(f"Most influential words (+ toward {esc(res.label)}, - against): {pushed}")
     if res.truncated:
         lines.append(f"_{TRUNCATED[:1].upper()}{TRUNCATED[1:]}_")
+    cost = steps_note(res)
+    if cost:
+        lines.append(cost)
     return "\n\n".join(lines)
 
 
-def highlighted(res: Explanation) -> list[tuple[str, float]]:
-    """Word attributions scaled to [-1, 1] for ``gr.HighlightedText`` (signs kept)."""
+def steps_note(res: Explanation) -> str:
+    """Said when a long text got fewer integrated-gradient steps (the cost cap), else ``""``."""
+    if not res.steps_capped:
+        return ""
+    return (f"_Long text: the word scores used {res.steps} integrated-gradient steps instead of "
+            f"{res.steps_requested}, so the answer stays quick; they are rougher than for a short text._")
+
+
+def explain_note(res: Explanation, other: Explanation | None = None) -> str:
+    """The Sentiment tab's note after Explain: label, cost cap, and where the two methods disagree."""
+    parts = [sentiment_note(res)]
+    cost = steps_note(res)
+    if cost:
+        parts.append(cost)
+    if other is not None:
+        parts.append(method_disagreement(res, other))
+    return "\n\n".join(p for p in parts if p)
+
+
+def method_disagreement(res: Explanation, other: Explanation, n: int = 5) -> str:
+    """Which of ``res``'s top words the other method scores with the opposite sign (``""`` when none)."""
+    from bertdemo.tasks.attribution import METHOD_NAMES
+
+    theirs = other.word_scores()
+    peak = max((abs(s) for _, s in theirs.values()), default=0.0) or 1.0
+    flipped = [w for w, s in res.top_words(n)
+               if w.lower() in theirs and s * theirs[w.lower()][1] < 0 and abs(theirs[w.lower()][1]) >= 0.1 * peak]
+    if not flipped:
+        return ""
+    return (f"**The methods disagree** on {', '.join(code(w) for w in flipped)}: "
+            f"{esc(METHOD_NAMES.get(other.method, other.method))} gives the opposite sign. "
+            "Gradient × input measures a local slope, integrated gradients the whole path from a blank text; "
+            "prefer integrated gradients, and treat these words' direction as uncertain.")
+
+
+def highlighted(res: Explanation) -> list[tuple[str, float | None]]:
+    """Word attributions scaled to [-1, 1] for ``gr.HighlightedText`` (signs kept), in the text as written."""
     pairs = res.attributions or []
     peak = max((abs(s) for _, s in pairs), default=0.0) or 1.0
+    if res.spans and res.text and len(res.spans) == len(pairs):
+        out: list[tuple[str, float | None]] = []
+        pos = 0
+        for (a, b), (_, s) in zip(res.spans, pairs, strict=True):
+            if a > pos:
+                out.append((res.text[pos:a], None))
+            out.append((res.text[a:b], round(s / peak, 4)))
+            pos = b
+        return out
     return [(w + " ", round(s / peak, 4)) for w, s in pairs]
 
 
@@ -115,18 +191,50 @@ def label_swap_note(orig: SentimentResult, other: SentimentResult, swaps: Sequen
                 "the classifier is sensitive to the group word here.")
     delta = other.scores[orig.label] - orig.scores[orig.label]
     return (f"**The label does not move** ({esc(orig.label)}); the probability of {esc(orig.label)} changes by "
-            f"{100 * delta:+.1f} points after swapping {swaps_phrase(swaps)}.")
+            f"{points(delta)} after swapping {swaps_phrase(swaps)}.")
 
 
 def counterfactual_rows(texts: Sequence[str], results: Sequence[SentimentResult]) -> list[list[Any]]:
-    return [[version, t, r.label, round(r.score, 4)]
+    return [[version, t, r.label, pct(r.score)]
             for version, t, r in zip(("original", "swapped"), texts, results, strict=True)]
 
 
-def scores_rows(texts: Sequence[str], results: Sequence[SentimentResult]) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows of a scored CSV: text, label, score, one probability column per class."""
-    labels = list(results[0].scores)
-    header = ["text", "label", "score", *[f"p_{k}" for k in labels]]
-    rows = [[t, r.label, round(r.score, 4), *[round(r.scores[k], 4) for k in labels]]
-            for t, r in zip(texts, results, strict=True)]
-    return header, rows
+def result_columns(columns: Sequence[str], labels: Sequence[str]) -> list[str]:
+    """Names of the result columns added to a scored CSV, prefixed when the input already has them."""
+    wanted = ["label", "score", *[f"p_{k}" for k in labels]]
+    taken = {c.lower() for c in columns}
+    prefix = "predicted_" if any(w.lower() in taken for w in wanted) else ""
+    return [prefix + w for w in wanted]
+
+
+def scores_rows_keeping(columns: Sequence[str], rows: Sequence[dict[str, str]],
+                        results: Sequence[SentimentResult | None]) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of a scored CSV: every input column and row, then label, score and one
+    probability column per class (blank for a row that was skipped)."""
+    first = next((r for r in results if r is not None), None)
+    labels = list(first.scores) if first else []
+    header = [*columns, *result_columns(columns, labels)]
+    out = []
+    for row, r in zip(rows, results, strict=True):
+        added = ([r.label, round(r.score, 4), *[round(r.scores[k], 4) for k in labels]] if r is not None
+                 else [""] * (2 + len(labels)))
+        out.append([*(row.get(c, "") for c in columns), *added])
+    return header, out
+
+
+def csv_report(name: str, scored: int, skipped: Sequence[tuple[int, str]], shown: int = 10) -> str:
+    """What happened to an uploaded CSV: rows scored, and each skipped row by line (the first ``shown``)."""
+    head = f"**Scored {scored:,} row{'s' if scored != 1 else ''}** of {code(name)}."
+    if not skipped:
+        return head + " The download has every input column plus the results."
+    listed = "; ".join(f"line {line} ({esc(why)})" for line, why in skipped[:shown])
+    more = f"; and {len(skipped) - shown:,} more" if len(skipped) > shown else ""
+    return (f"{head} **Skipped {len(skipped):,} row{'s' if len(skipped) != 1 else ''}**: {listed}{more}. "
+            "They stay in the download with empty results, so it still lines up with your file.")
+
+
+def empty_table(headers: Sequence[str]) -> Any:
+    """A table with its column names and no rows (never gradio's default "1 2 3" headers)."""
+    import pandas as pd
+
+    return pd.DataFrame(columns=list(headers))

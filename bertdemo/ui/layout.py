@@ -32,6 +32,12 @@ CSS = """
 #app-header h1 {margin-bottom: 0.2em;}
 #app-header p {margin-top: 0; opacity: 0.8;}
 .caveat {font-size: 0.9em; opacity: 0.85;}
+/* Markdown tables (About, chat answers) on a phone: scroll sideways and break lines between words,
+   never inside them (an 8-column table otherwise squeezes each word into a letter per line) */
+@media (max-width: 640px) {
+  #tabs .prose table {display: block; overflow-x: auto; max-width: 100%; border: none;}
+  #tabs .prose th, #tabs .prose td {word-break: normal; overflow-wrap: normal; min-width: 5.5em;}
+}
 """
 
 
@@ -149,7 +155,8 @@ def build_app(settings: Settings | None = None, service: Any = None, warm_up: bo
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
         gr.Markdown("# bertdemo\nWhat BERT learns (masked words, next sentences), how it is used (sentiment), "
                     "and a bias audit before it ships. Inputs are not stored or logged.", elem_id="app-header")
-        with gr.Tabs(elem_id="tabs"):
+        # "wrap": on a phone the tab names wrap onto a second row instead of hiding behind a "..." menu
+        with gr.Tabs(elem_id="tabs", overflow_behavior="wrap"):
             for key, tab_blocks in blocks.items():
                 with gr.Tab(names[key], id=key, elem_id=f"tab-{key}"):
                     tab_blocks.render()

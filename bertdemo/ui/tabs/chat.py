@@ -45,12 +45,17 @@ class ChatTab:
         answers = {
             "help": lambda: [chat.HELP],
             "fill": lambda: [chat.answer_fill(svc, r.text)],
+            "fill_pair": lambda: [chat.answer_fill_pair(svc, r.text, r.second)],
             "nsp": lambda: [chat.answer_nsp(svc, r.text, r.second)],
             "rank": lambda: [chat.answer_rank(svc, r.text, r.candidates)],
             "audit": lambda: self.queue_audit(request),
             "sentiment": lambda: [chat.answer_sentiment(svc, r.text)],
         }
-        return answers[r.kind]()
+        replies = answers[r.kind]()
+        before = chat.warnings_for(r)
+        if before and replies and isinstance(replies[0], str):
+            replies[0] = "\n\n".join([*before, replies[0]])
+        return replies
 
     def queue_audit(self, request: gr.Request | None) -> list[Any]:
         """``/audit``: the chat answers at once (a fast endpoint); the audit itself runs in the next step,
@@ -94,25 +99,34 @@ class ChatTab:
 
     def chat(self, message: Any, history: Any, request: gr.Request | None = None) -> tuple[list[dict[str, Any]], str]:
         history = list(history or []) if isinstance(history, (list, tuple)) else []
+        if message is None or (isinstance(message, str) and not message.strip()):
+            # nothing typed: one short nudge, no empty bubble, and not repeated on every Enter
+            last = history[-1] if history else None
+            if not (isinstance(last, dict) and chat.EMPTY_REPLY in str(last.get("content"))):
+                history.append({"role": "assistant", "content": chat.EMPTY_REPLY})
+            return history, ""
         shown = ""
         if isinstance(message, str):
             shown = esc(message if len(message) <= SHOWN_CHARS else message[:SHOWN_CHARS] + " ...")
         try:
             replies = self.reply(message, request)
         except BertDemoError as err:
-            replies = [f"Sorry: {esc(err)}. Type `/help` for what I can do."]
+            replies = [chat.error_reply(err)]
         except Exception as err:
             log.error("internal error in chat: %s", type(err).__name__)
             log.debug("traceback", exc_info=True)
             replies = [INTERNAL_ERROR]
-        history.append({"role": "user", "content": shown or "(empty)"})
+        history.append({"role": "user", "content": shown or "(not text)"})
         history.extend({"role": "assistant", "content": m} for m in replies)
         return history, ""
 
     def build(self) -> gr.Blocks:
         with gr.Blocks(analytics_enabled=False) as tab:
-            bot = gr.Chatbot(elem_id="chat-bot", label="Chat with BERT", height=460, layout="bubble",
-                             placeholder=chat.HELP, feedback_options=None, buttons=["copy"])
+            # each message its own bubble (a nudge after an answer must not read as part of that answer);
+            # no floating label over the first message (the tab is named Chat)
+            bot = gr.Chatbot(elem_id="chat-bot", label="Chat with BERT", show_label=False, height=460, layout="bubble",
+                             placeholder=chat.HELP, feedback_options=None, buttons=["copy"],
+                             group_consecutive_messages=False)
             with gr.Row():
                 msg = gr.Textbox(elem_id="chat-input", show_label=False, scale=5, autofocus=True,
                                  placeholder="Type a sentence with [MASK], two sentences joined by ||, any text, or /help")

@@ -1,4 +1,8 @@
-"""The Fill mask tab: top-k words per [MASK], and two sentences side by side (e.g. man vs woman)."""
+"""The Fill mask tab: top-k words per [MASK], and two sentences side by side (e.g. man vs woman).
+
+Each result area is replaced as a whole: a new answer or an error (shown in the area's note)
+leaves nothing of the previous answer behind.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import gradio as gr
 from bertdemo.errors import InputError
 from bertdemo.groupwords import swap_group_words
 from bertdemo.ui import format as fmt
-from bertdemo.ui.common import AppContext, number, parse_targets, user_facing
+from bertdemo.ui.common import AppContext, number, parse_targets, show_errors_in_place, user_facing
 
 MAX_LABELS = 8  # most [MASK] results shown as separate Label components
 EXAMPLES = [
@@ -20,6 +24,30 @@ EXAMPLES = [
     ["The [MASK] sat on the [MASK]."],
 ]
 COMPARE_DEFAULT = ("The man worked as a [MASK].", "The woman worked as a [MASK].")
+FIELDS = {"text": "Text with [MASK]", "top_k": "Top-k", "targets": "Only these words"}
+
+
+def _as(field: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn``; an error about the text is re-labelled as being about ``field`` (Sentence A or B)."""
+    try:
+        return fn(*args, **kwargs)
+    except InputError as err:
+        if err.field in (None, "text"):
+            raise InputError(err.message, field=field) from None
+        raise
+
+
+def label_note(*values: Any) -> str:
+    """Every [MASK]'s candidates with their probability in the one number format (the Label rounds to whole %).
+
+    ``values`` are the Labels' values as gradio passes them to a function: ``{word: probability}``.
+    """
+    shown = [v for v in values if isinstance(v, dict) and v]
+    lines = []
+    for i, v in enumerate(shown, 1):
+        cands = ", ".join(f"{fmt.code(w)} {fmt.pct(p)}" for w, p in sorted(v.items(), key=lambda kv: -kv[1]))
+        lines.append((f"**[MASK] #{i}:** " if len(shown) > 1 else "**Candidates:** ") + cands)
+    return "\n\n".join(lines)
 
 
 class FillTab:
@@ -27,7 +55,7 @@ class FillTab:
         self.ctx = ctx
         self.n_labels = max(1, min(ctx.settings.max_masks, MAX_LABELS))
 
-    @user_facing
+    @user_facing(fields=FIELDS, in_place=True)
     def fill_mask(self, text: Any, top_k: Any = 5, targets: Any = None) -> tuple[Any, ...]:
         res = self.ctx.service.fill_mask(text, top_k=number(top_k, "top_k", 5), targets=parse_targets(targets))
         preds = res.predictions
@@ -35,20 +63,22 @@ class FillTab:
         return (*labels, res.filled)
 
     def label_visibility(self, *values: Any) -> tuple[Any, ...]:
-        """UI-only follow-up: show one Label per [MASK] that got predictions, hide the rest."""
-        return tuple(gr.update(visible=i == 0 or bool(v)) for i, v in enumerate(values))
+        """UI-only follow-up: show one Label per [MASK] that got predictions, hide the rest; the exact figures."""
+        return (*(gr.update(visible=i == 0 or bool(v)) for i, v in enumerate(values)), label_note(*values))
 
-    @user_facing
+    @user_facing(fields=FIELDS, in_place=True)
     def fill_mask_compare(self, text_a: Any, text_b: Any, top_k: Any = 5, targets: Any = None) -> tuple[Any, ...]:
         k, words = number(top_k, "top_k", 5), parse_targets(targets)
         if not (isinstance(text_b, str) and text_b.strip()) and isinstance(text_a, str):
             text_b, _ = swap_group_words(text_a)
-        a = self.ctx.service.fill_mask(text_a, top_k=k, targets=words)
-        b = self.ctx.service.fill_mask(text_b, top_k=k, targets=words)
+        a = _as("Sentence A", self.ctx.service.fill_mask, text_a, top_k=k, targets=words)
+        b = _as("Sentence B", self.ctx.service.fill_mask, text_b, top_k=k, targets=words)
+        figures = (f"**A:** {fmt.candidates_line(a.predictions[0])}\n\n"
+                   f"**B:** {fmt.candidates_line(b.predictions[0])}")
         return (fmt.candidates_label(a.predictions[0]), fmt.candidates_label(b.predictions[0]), a.filled, b.filled,
-                fmt.top_answer_note(a.top_tokens, b.top_tokens))
+                f"{fmt.top_answer_note(a.top_tokens, b.top_tokens)}\n\n{figures}")
 
-    @user_facing
+    @user_facing(in_place=True)
     def swap_text(self, text: Any) -> str:
         """UI helper: the sentence with group words swapped (for the compare box)."""
         if not isinstance(text, str) or not text.strip():
@@ -74,8 +104,14 @@ class FillTab:
                     filled = gr.Textbox(label="Filled sentence (top answer per mask)", elem_id="fm-filled", interactive=False)
                     labels = [gr.Label(label=f"[MASK] #{i + 1}", elem_id=f"fm-label-{i}", visible=i == 0)
                               for i in range(self.n_labels)]
-            gr.on([run.click, text.submit], self.fill_mask, inputs=[text, topk, targets], outputs=[*labels, filled],
-                  api_name="fill_mask").success(self.label_visibility, labels, labels, api_visibility="private", queue=False)
+                    note = gr.Markdown(elem_id="fm-note")
+                    gr.Markdown(fmt.FILL_CAVEAT, elem_classes="caveat", elem_id="fm-caveat")
+            filling = gr.on([run.click, text.submit], self.fill_mask, inputs=[text, topk, targets], outputs=[*labels, filled],
+                            api_name="fill_mask")
+            filling.success(self.label_visibility, labels, [*labels, note], api_visibility="private", queue=False,
+                            show_progress="hidden")
+            show_errors_in_place(filling, self.fill_mask, [*labels, filled],
+                                 [gr.update(value=None, visible=i == 0) for i in range(self.n_labels)] + [""], note)
 
             with gr.Accordion("Compare two sentences side by side (e.g. man vs woman)", open=True):
                 with gr.Row():
@@ -85,7 +121,7 @@ class FillTab:
                 with gr.Row():
                     swap = gr.Button("Swap group words of A into B", elem_id="cmp-swap")
                     compare = gr.Button("Compare", variant="primary", elem_id="cmp-run")
-                note = gr.Markdown(elem_id="cmp-note")
+                cmp_note = gr.Markdown(elem_id="cmp-note")
                 with gr.Row():
                     with gr.Column():
                         label_a = gr.Label(label="A: first [MASK]", elem_id="cmp-label-a")
@@ -93,7 +129,11 @@ class FillTab:
                     with gr.Column():
                         label_b = gr.Label(label="B: first [MASK]", elem_id="cmp-label-b")
                         filled_b = gr.Textbox(label="B filled", interactive=False, elem_id="cmp-filled-b")
-            swap.click(self.swap_text, [a], [b], api_visibility="private")
-            compare.click(self.fill_mask_compare, [a, b, topk, targets], [label_a, label_b, filled_a, filled_b, note],
-                          api_name="fill_mask_compare")
+            compared = compare.click(self.fill_mask_compare, [a, b, topk, targets],
+                                     [label_a, label_b, filled_a, filled_b, cmp_note], api_name="fill_mask_compare")
+            show_errors_in_place(compared, self.fill_mask_compare, [label_a, label_b, filled_a, filled_b, cmp_note],
+                                 [None, None, "", "", ""], cmp_note)
+            swapping = swap.click(self.swap_text, [a], [b], api_visibility="private")
+            show_errors_in_place(swapping, self.swap_text, [label_a, label_b, filled_a, filled_b, cmp_note],
+                                 [None, None, "", "", ""], cmp_note)
         return tab
