@@ -91,7 +91,7 @@ def test_safe_cell_neutralises_formula_starts_and_round_trips() -> None:
 def test_sentiment_csv_download_neutralises_formulas(client: Client, tmp_path: Path) -> None:
     texts = [*FORMULAS, "-0.5", "i loved this movie"]
     src = write_csv(tmp_path / "hostile.csv", [["text"], *[[t] for t in texts]])
-    _, download = client.predict(handle_file(src), api_name="/sentiment_csv")
+    _, download, _ = client.predict(handle_file(src), api_name="/sentiment_csv")
     rows = read_rows(download)
     header, body = rows[0], rows[1:]
     assert header[:3] == ["text", "label", "score"]
@@ -133,7 +133,7 @@ def test_one_row_limit_in_text_error_and_enforcement(app: tuple[Any, str], clien
     config = httpx.get(url + "config", timeout=30).text
     assert f"at most {ROWS_LIMIT:,} rows" in config  # what the Sentiment tab tells the visitor
     src = write_csv(tmp_path / "many.csv", [["text"], *[["a great film" if i % 2 else "a terrible film"] for i in range(1_001)]])
-    _, download = client.predict(handle_file(src), api_name="/sentiment_csv")
+    _, download, _ = client.predict(handle_file(src), api_name="/sentiment_csv")
     assert len(read_rows(download)) == 1 + 1_001
     too_many = write_csv(tmp_path / "too_many.csv", [["text"], *[["a great film"] for _ in range(ROWS_LIMIT + 1)]])
     with pytest.raises(AppError, match=f"at most {ROWS_LIMIT:,} are allowed"):
@@ -267,7 +267,7 @@ EXPECTED_HEADERS = {
 def test_security_headers_on_pages_api_and_files(app: tuple[Any, str], client: Client, tmp_path: Path) -> None:
     _, url = app
     src = write_csv(tmp_path / "one.csv", [["text"], ["i loved this movie"]])
-    _, download = client.predict(handle_file(src), api_name="/sentiment_csv")
+    _, download, _ = client.predict(handle_file(src), api_name="/sentiment_csv")
     for path in ("", "config", "gradio_api/info", "no-such-page", f"gradio_api/file={download}"):
         resp = httpx.get(url + path, timeout=30)
         for name, value in EXPECTED_HEADERS.items():
