@@ -178,6 +178,10 @@ def test_sentiment_tab(page: Any, tmp_path: Path) -> None:
 
 def test_bias_audit_tab(page: Any) -> None:
     open_tab(page, "Bias audit")
+    empty = wait_text(page, "au-table", r"outcome")  # named columns before any run, not "1 2 3"
+    assert "95% interval" in empty
+    page.get_by_text("What the numbers mean").click()
+    assert "four-fifths rule" in wait_text(page, "au-glossary", r"DPD")
     limit = page.locator("#au-limit input[type=number]")
     limit.fill("10")
     limit.press("Enter")

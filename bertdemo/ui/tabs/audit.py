@@ -16,6 +16,22 @@ from bertdemo.ui.common import UNREADABLE, AppContext, number, user_facing
 log = logging.getLogger(__name__)
 
 QUICK_LIMIT = 20  # /audit in chat: the default checks on a small sample
+GLOSSARY = """
+- **CrowS-Pairs metric score**: % of sentence pairs (one more, one less stereotypical) where the model finds the more
+  stereotypical one more likely; 50 = no preference. bert-base-uncased scores about 60.5.
+- **SS (stereotype score)**, StereoSet: % of items where the stereotypical completion beats the anti-stereotypical
+  one; 50 = no preference. **LMS**: % where a meaningful completion beats an unrelated one (how well the model
+  models language; 50 = chance). **ICAT** = LMS x min(SS, 100 - SS) / 50 (100 = unbiased and perfect).
+- **JSD** (Jensen-Shannon divergence, bits): how different the [MASK] predictions are when only the person changes
+  (0 = identical). **Occupation mass**: how much of the prediction is an occupation at all.
+- **DPD** (demographic parity difference): largest gap in the share predicted positive between groups (0 = none).
+  **DPR** (ratio): smallest / largest share (1 = equal; 0.8 is the "four-fifths rule").
+  **EOD** (equalized odds difference): largest gap in true- or false-positive rate (needs labels).
+- **Flip rate**: share of sentence pairs that differ only in the name and get different labels.
+- **95% interval**: the range the value would likely fall in with another sample. **PASS**: the whole interval is
+  within the threshold; **FAIL**: the whole interval is outside; **INCONCLUSIVE**: it straddles the threshold (a
+  larger sample decides), or the check cannot see anything on this model (said in the note).
+"""
 
 
 class AuditTab:
@@ -103,7 +119,10 @@ class AuditTab:
                 with gr.Column():
                     summary = gr.Markdown(elem_id="au-summary")
                     files = gr.File(label="Reports", file_count="multiple", interactive=False, elem_id="au-files")
-            table = gr.Dataframe(interactive=False, wrap=True, label="Results", elem_id="au-table")
+            table = gr.Dataframe(headers=audit_adapter.TABLE_HEADERS, interactive=False, wrap=True, label="Results",
+                                 elem_id="au-table")
+            with gr.Accordion("What the numbers mean", open=False, elem_id="au-glossary"):
+                gr.Markdown(GLOSSARY)
             plot = gr.Plot(label="Gaps by check", elem_id="au-plot")
             # Every audit entry point shares one concurrency group (one audit at a time); the validator
             # refuses an audit over a limit, or one too many waiting, before it is queued.
