@@ -56,7 +56,7 @@ def hostile_report(tiny_mlm_dir: Path, tiny_clf_dir: Path, tmp_path_factory: pyt
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    assert rc in (0, 1)
+    assert rc in (0, 1, 3)  # pass, fail or inconclusive: the report is written either way
     return out / "report.html"
 
 
