@@ -24,10 +24,12 @@ from bertdemo.textcheck import clean_text, normalize_masks
 
 @dataclass
 class AttentionResult(Result):
-    """Attention of every layer and head: ``attentions[layer][head][i][j]`` is how much token i attends to token j.
+    """Attention of every layer and head: ``attentions[layer, head, i, j]`` is how much token i attends to token j.
 
-    Each row ``attentions[l][h][i]`` sums to 1 (a softmax over the tokens). ``segments[i]`` is 0 for
-    ``[CLS]``, the first sentence and its ``[SEP]``, 1 for the second sentence of a pair.
+    ``attentions`` is a float32 numpy array of shape (layers, heads, n, n) (bert-base at 64 tokens:
+    2.4 MB, where nested Python lists would take ten times that); :meth:`to_dict` gives it as nested
+    lists for JSON. Each row ``attentions[l, h, i]`` sums to 1 (a softmax over the tokens).
+    ``segments[i]`` is 0 for ``[CLS]``, the first sentence and its ``[SEP]``, 1 for the second sentence.
     """
 
     text: str
@@ -36,20 +38,15 @@ class AttentionResult(Result):
     segments: list[int]
     layers: int
     heads: int
-    attentions: list[list[list[list[float]]]]
-    _array: Any = field(default=None, repr=False, compare=False)
+    attentions: Any = field(repr=False)
 
     def array(self) -> Any:
         """The weights as a float32 numpy array of shape (layers, heads, n, n)."""
-        import numpy as np
+        return self.attentions
 
-        if self._array is None:
-            self._array = np.asarray(self.attentions, dtype=np.float32)
-        return self._array
-
-    def to_dict(self) -> dict[str, Any]:  # no deep copy of the (possibly large) matrices
-        return {"text": self.text, "pair": self.pair, "tokens": self.tokens, "segments": self.segments,
-                "layers": self.layers, "heads": self.heads, "attentions": self.attentions}
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "pair": self.pair, "tokens": list(self.tokens), "segments": list(self.segments),
+                "layers": self.layers, "heads": self.heads, "attentions": self.attentions.tolist()}
 
 
 class Attention(Task[AttentionResult]):
@@ -59,7 +56,7 @@ class Attention(Task[AttentionResult]):
     model_kind = KIND_PRETRAINING
     input_spec = spec(text="str", pair="str or None (a second sentence: [CLS] A [SEP] B [SEP])")
     output_spec = spec(tokens="list[str], n <= attention_max_tokens", segments="list[int] 0/1",
-                       attentions="layers x heads x n x n floats, each row sums to 1")
+                       attentions="layers x heads x n x n floats (numpy; lists in to_dict), each row sums to 1")
     forward_fn = forward.attention_weights
 
     def sanitize(self, model: Any, settings: Any, inputs: Any, **params: Any) -> tuple[tuple[str, str | None], dict[str, Any]]:
@@ -93,7 +90,7 @@ class Attention(Task[AttentionResult]):
         tokens = model.tokenizer.convert_ids_to_tokens(item.input_ids)
         segments = list(item.token_type_ids or [0] * len(item))
         layers, heads = int(weights.shape[0]), int(weights.shape[1])
-        return AttentionResult(inputs[0], inputs[1], list(tokens), segments, layers, heads, weights.tolist(), weights)
+        return AttentionResult(inputs[0], inputs[1], list(tokens), segments, layers, heads, weights)
 
     def log_text(self, inputs: tuple[str, str | None]) -> str:
         return inputs[0] if inputs[1] is None else inputs[0] + " || " + inputs[1]
