@@ -152,7 +152,7 @@ def heatmap_svg(res: Any, layer: int = 1, head: int = AVERAGE, token: int | None
     longest = max(len(t) for t in tokens)
     pad = 14 + font * 0.62 * min(longest, 14)  # room for labels
     side = cell * n
-    w, h = pad + side + pad * 0.55, pad + side + 22  # rotated column labels reach right of the last cell
+    w, h = pad + side + pad * 0.55, pad + side + 4  # rotated column labels reach right of the last cell
     colours = shade(m)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="attn-heatmap" viewBox="0 0 {w:.0f} {h:.0f}" '
              f'width="{w:.0f}" height="{h:.0f}" role="img" aria-label="{_e(head_name(layer, head))}" '
@@ -186,8 +186,6 @@ def heatmap_svg(res: Any, layer: int = 1, head: int = AVERAGE, token: int | None
     if token is not None and 0 <= token < n:
         parts.append(f'<rect x="{pad:.1f}" y="{pad + cell * token:.1f}" width="{side:.1f}" height="{cell:.2f}" '
                      f'fill="none" stroke="#e6550d" stroke-width="2"/>')
-    parts.append(f'<text x="{pad:.1f}" y="{h - 6:.1f}" font-size="11" fill="#555">rows: token attending (query); '
-                 f"columns: token attended to (key); each row sums to 1</text>")
     parts.append("</svg>")
     return "".join(parts)
 
@@ -196,7 +194,8 @@ def large_html(res: Any, layer: int = 1, head: int = AVERAGE, token: int | None 
     numbers = " Numbers in the cells are percentages (10 % and more)." if size / len(res.tokens) >= 26 else ""
     return (f'<div class="attn-large"><h4>{_e(head_name(layer, head).capitalize())}</h4>'
             f"{heatmap_svg(res, layer, head, token, size)}"
-            f'<p class="attn-legend">Hover a cell for its weight.{numbers} {legend_html()}</p></div>')
+            f'<p class="attn-legend">Rows: the token attending (query); columns: the token attended to (key); each row '
+            f"sums to 1. Hover a cell for its weight.{numbers} {legend_html()}</p></div>")
 
 
 # ---- one token -------------------------------------------------------------------------------------
