@@ -213,3 +213,23 @@ def test_tab_answers_at_bert_base_shape_within_a_fill_mask_time(bert_base_dir: P
     # The same budget as a fill-mask answer, with room for a noisy shared machine (measured: about 1.2x).
     assert min(answer) < 2.5 * min(fill) + 0.3
     svc.close()
+
+
+def test_tab_handlers_refuse_hostile_values_plainly(service: Any, settings: Any) -> None:
+    import gradio as gr
+
+    from bertdemo.ui.common import AppContext
+    from bertdemo.ui.tabs.attention import AttentionTab
+
+    tab = AttentionTab(AppContext(service, settings))
+    for args, words in [((None, "", 1, 0, 1), "text: is missing"), ((b"\xff", "", 1, 0, 1), "not valid UTF-8"),
+                        ((TEXT, "", float("nan"), 0, 1), "layer"), ((TEXT, "", 1, "x", 1), "head"),
+                        ((TEXT, "", 1, 0, -1), "token"), ((TEXT, 5, 1, 0, 1), "pair"),
+                        (("x" * 6000, "", 1, 0, 1), "at most 5,000")]:
+        with pytest.raises(gr.Error) as err:
+            tab.attention(*args)
+        assert words in str(err.value.message), (args, err.value.message)
+    *_, token = tab.attention(TEXT, "", 1, 0, "999")  # a token past the end (a shorter new text): the last one
+    assert token["value"] == len(service.attention(TEXT).tokens) - 1
+    *_, token = tab.select(TEXT, "", 2, 1, "3: the")  # the menu's own label, pasted
+    assert token == 3

@@ -77,12 +77,12 @@ class AttentionTab:
 
     def result(self, text: Any, pair: Any) -> Any:
         """The service's answer for (text, pair), from the small cache when the same text was just shown."""
-        key = (text if isinstance(text, str) else repr(text), pair if isinstance(pair, str) else "")
+        key = (text if isinstance(text, str) else repr(text), pair if isinstance(pair, str) else repr(pair))
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        res = self.ctx.service.attention(text, pair if isinstance(pair, str) and pair.strip() else None)
+        res = self.ctx.service.attention(text, pair)  # a blank pair is no pair; anything else is checked there
         with self._lock:
             self._cache[key] = res
             while len(self._cache) > CACHE_SIZE:
