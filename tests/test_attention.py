@@ -233,3 +233,17 @@ def test_tab_handlers_refuse_hostile_values_plainly(service: Any, settings: Any)
     assert token["value"] == len(service.attention(TEXT).tokens) - 1
     *_, token = tab.select(TEXT, "", 2, 1, "3: the")  # the menu's own label, pasted
     assert token == 3
+
+
+def test_building_the_app_loads_no_model(settings: Any) -> None:
+    """Without warm-up (tests, stand-in services) the tab is built with placeholders and runs nothing."""
+    from bertdemo.service import ModelService
+    from bertdemo.ui import build_app
+
+    svc = ModelService(settings)
+    demo = build_app(settings, service=svc, warm_up=False)
+    assert svc.describe()["loaded"] == {}
+    tab = demo.bertdemo_tabs["attention"]
+    grid, *_ = tab.attention(TEXT, "", 1, 0, 1)
+    assert grid.count("<img ") > 0 and "pretraining" in svc.describe()["loaded"]
+    svc.close()

@@ -16,6 +16,8 @@ from typing import Any
 import gradio as gr
 
 from bertdemo import attention_view as view
+from bertdemo.errors import BertDemoError
+from bertdemo.models import KIND_PRETRAINING
 from bertdemo.textcheck import check_int
 from bertdemo.ui import format as fmt
 from bertdemo.ui.common import AppContext, user_facing
@@ -71,9 +73,15 @@ class AttentionTab:
         self._lock = threading.Lock()
 
     # ---- model and choices -----------------------------------------------------------------------
-    def shape(self) -> tuple[int, int]:
-        config = self.ctx.service.mlm.model.config
-        return int(config.num_hidden_layers), int(config.num_attention_heads)
+    def first_result(self) -> Any | None:
+        """The default text's answer when the masked LM is already loaded (``build_app`` warms it up), else None:
+        building the page never loads a model."""
+        svc = self.ctx.service
+        try:
+            loaded = KIND_PRETRAINING in svc.describe().get("loaded", {})
+            return self.result(*DEFAULT) if loaded else None
+        except (BertDemoError, AttributeError):  # a default text over a small token limit; a stand-in service
+            return None
 
     def result(self, text: Any, pair: Any) -> Any:
         """The service's answer for (text, pair), from the small cache when the same text was just shown."""
@@ -163,15 +171,22 @@ class AttentionTab:
 
     # ---- layout ------------------------------------------------------------------------------------
     def build(self) -> gr.Blocks:
-        layers, heads = self.shape()
         limit = self.ctx.settings.attention_max_tokens
-        first = self.result(*DEFAULT)
-        layer0, head0, token0 = min(3, layers), 0, 2
-        grid0 = self.grid(first)
-        large0, where0, note0 = self.views(first, layer0, head0, token0)
+        first = self.first_result()
+        if first is not None:
+            layers, heads = first.layers, first.heads
+            layer0, head0, token0 = min(3, layers), 0, 2
+            grid0 = self.grid(first)
+            large0, where0, note0 = self.views(first, layer0, head0, token0)
+            tokens0 = self.choices(first)
+        else:  # the model is not loaded yet: bert-base's shape for the controls (answers check the real one)
+            layers, heads = 12, 12
+            layer0, head0, token0 = 1, 0, 1
+            grid0, large0, where0, note0, tokens0 = "<p>Press <b>Show attention</b>.</p>", "", "", "", [("1", 1)]
         head_choices = [("average of the heads", 0)] + [(f"head {h}", h) for h in range(1, heads + 1)]
         with gr.Blocks(analytics_enabled=False) as tab:
-            gr.Markdown(f"How each of the model's {layers} layers x {heads} heads spreads a token's attention over the "
+            shape = f"{layers} layers x {heads} heads" if first is not None else "layers and heads"
+            gr.Markdown(f"How each of the model's {shape} spreads a token's attention over the "
                         f"others: **A = softmax(QK<sup>T</sup> / √d<sub>k</sub>)**, one matrix per head, each row sums "
                         f"to 1. Up to {limit} tokens (with [CLS] and [SEP]) so that every head stays readable. "
                         "**Click a square** of the grid to enlarge it, **click a token** of the large view to see "
@@ -194,7 +209,7 @@ class AttentionTab:
                         layer = gr.Slider(1, layers, value=layer0, step=1, label="Layer", elem_id="at-layer")
                         head = gr.Dropdown(head_choices, value=head0, label="Head", elem_id="at-head",
                                            allow_custom_value=True)
-                        token = gr.Dropdown(self.choices(first), value=token0, label="Token (where it attends)",
+                        token = gr.Dropdown(tokens0, value=token0, label="Token (where it attends)",
                                             elem_id="at-token", allow_custom_value=True)
                     large = gr.HTML(large0, elem_id="at-large", js_on_load=LARGE_JS, padding=False)
                     where = gr.HTML(where0, elem_id="at-where", padding=False)
