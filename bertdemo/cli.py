@@ -1,4 +1,4 @@
-"""Command line: ``bertdemo fill | nsp | sentiment | finetune | audit | serve``.
+"""Command line: ``bertdemo fill | nsp | sentiment | attention | finetune | audit | serve``.
 
 Every subcommand calls the shared service. ``--json`` prints machine-readable output; otherwise a
 readable table. Exit codes: 0 success, 1 a failed audit verdict, 2 bad input or usage (message on
@@ -136,6 +136,46 @@ def _sentiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _attention(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bertdemo import attention_view as view
+    from bertdemo.textcheck import check_int
+
+    svc = service_from_args(args)
+    res = svc.attention(args.text, args.pair)
+    layer = check_int(args.layer if args.layer is not None else res.layers, "--layer", 1, res.layers)
+    head = check_int(args.head, "--head", 0, res.heads)
+    token = check_int(args.token, "--token", 0, len(res.tokens) - 1)
+    model = Path(svc.mlm.name).name or svc.mlm.name
+    if args.html:
+        Path(args.html).write_text(view.page_html(res, layer, head, token, model=model), encoding="utf-8")
+    if args.png:
+        Path(args.png).write_bytes(view.figure_png(res, layer, head, token, model=model))
+    arr = res.array()
+    special = [j for j, t in enumerate(res.tokens) if t in ("[CLS]", "[SEP]")]
+    lines = [f"{len(res.tokens)} tokens: " + " ".join(f"{i}:{t}" for i, t in enumerate(res.tokens)),
+             f"{res.layers} layers x {res.heads} heads; each row of each matrix sums to 1",
+             "", "layer  to [CLS]+[SEP] (mean over heads and tokens)"]
+    lines += [f"{lay + 1:>5}  {100 * arr[lay][..., special].sum(-1).mean():5.1f}%" for lay in range(res.layers)]
+    m = view.matrix_of(res, layer, head)
+    words = [j for j in range(len(res.tokens)) if j not in special]
+    lines += ["", f"each token's strongest target in {view.head_name(layer, head)} (and among the other words):"]
+    for i, t in enumerate(res.tokens):
+        best = int(m[i].argmax())
+        line = f"  {t:<14} -> {res.tokens[best]:<14} {100 * float(m[i, best]):5.1f}%"
+        others = [j for j in words if j != i]
+        if others:
+            word = max(others, key=lambda j: m[i, j])
+            line += f"   {res.tokens[word]:<14} {100 * float(m[i, word]):5.1f}%"
+        lines.append(line)
+    if args.json:  # one line: the matrices are large (bert-base, 64 tokens: 12 x 12 x 64 x 64 numbers)
+        print(json.dumps(res.to_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace").decode("utf-8"))
+    else:
+        emit(args, res, "\n".join(lines))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bertdemo", description="What BERT learns, how it is used, and a bias audit.")
     parser.add_argument("--version", action="version", version=_version())
@@ -158,7 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("texts", nargs="+", help="one or more texts")
     p.set_defaults(handler=_sentiment)
 
-    for cmd in (sub.choices["fill"], sub.choices["nsp"], sub.choices["sentiment"]):
+    p = sub.add_parser("attention", help="self-attention weights of every layer and head (JSON, HTML or PNG)")
+    p.add_argument("text", help="a sentence (at most 64 tokens with [CLS] and [SEP]; BERTDEMO_ATTENTION_MAX_TOKENS)")
+    p.add_argument("--pair", help="a second sentence: the model reads [CLS] text [SEP] pair [SEP]")
+    p.add_argument("--layer", type=int, help="layer for the summary and the pictures, 1..layers (default: the last)")
+    p.add_argument("--head", type=int, default=0, help="head, 1..heads; 0 = the average of the layer's heads (default)")
+    p.add_argument("--token", type=int, default=1, help="token index for the pictures' token view (default 1)")
+    p.add_argument("--html", help="also write a self-contained HTML page (no scripts, nothing fetched) here")
+    p.add_argument("--png", help="also write a PNG of the chosen head and the layer's head average here")
+    p.set_defaults(handler=_attention)
+
+    for cmd in (sub.choices["fill"], sub.choices["nsp"], sub.choices["sentiment"], sub.choices["attention"]):
         add_model_flags(cmd)
         cmd.add_argument("--json", action="store_true", help="machine-readable output")
 

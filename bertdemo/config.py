@@ -61,6 +61,7 @@ class Settings:
     max_candidates: int = 50  # most next-sentence candidates ranked in one call
     max_chars: int = 5000  # texts longer than this are refused before tokenizing
     max_batch_texts: int = 1000  # most texts in one sentiment call
+    attention_max_tokens: int = 64  # longest input (tokens, with [CLS]/[SEP]) the attention view reads
     micro_batch_wait_ms: float = 2.0  # how long the service waits to group concurrent requests
     pack_batches: bool = True  # pack short inputs of mixed lengths into shared rows (less padding)
     log_user_text: bool = False  # privacy: user text is never logged unless the operator opts in
@@ -135,6 +136,8 @@ def validate_settings(s: Settings) -> None:
                  "max_upload_bytes", "audit_max_group_columns", "audit_max_work", "audit_max_waiting"):
         if getattr(s, name) < 1:
             raise InputError("must be at least 1", field=name)
+    if s.attention_max_tokens < 3:
+        raise InputError("must be at least 3 ([CLS], one token, [SEP])", field="attention_max_tokens")
     if s.audit_per_address < 0:
         raise InputError("must be 0 (no per-address limit) or a positive number", field="audit_per_address")
     if s.num_threads < 0:

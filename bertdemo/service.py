@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from bertdemo.batching import Encoded, MicroBatcher, run_batched
 from bertdemo.config import Settings, load_settings
 from bertdemo.models import KIND_CLASSIFIER, KIND_PRETRAINING, LoadedModel, load_for_settings
-from bertdemo.tasks import attribution, fill_mask, next_sentence, pll, sentiment
+from bertdemo.tasks import attention, attribution, fill_mask, next_sentence, pll, sentiment
 from bertdemo.tasks.base import Task
 from bertdemo.textcheck import clean_text
 
@@ -39,6 +39,7 @@ SENTIMENT = sentiment.Sentiment()
 EXPLAIN = attribution.Explain()
 TOKEN_LOGPROBS = pll.TokenLogprobs()
 PSEUDO_LOG_LIKELIHOOD = pll.PseudoLogLikelihood()
+ATTENTION = attention.Attention()
 
 
 class ModelService:
@@ -189,6 +190,10 @@ class ModelService:
     def pseudo_log_likelihood(self, texts: Any, progress: Progress | None = None) -> list[pll.PLLResult]:
         """PLL of each text: sum over its tokens of log P(token | the rest), one mask at a time."""
         return self.run(PSEUDO_LOG_LIKELIHOOD, texts, progress)
+
+    def attention(self, text: Any, pair: Any = None) -> attention.AttentionResult:
+        """Attention weights of every layer and head for ``text`` (or the pair ``text``, ``pair``), from the masked LM."""
+        return self.run(ATTENTION, (text, pair))
 
     def tokenize(self, text: Any) -> list[int]:
         """Token ids with [CLS]/[SEP], refusing text longer than the model reads."""

@@ -166,3 +166,76 @@ def class_probs(clf: Any, items: Sequence[Encoded], pack: bool = True) -> list[l
         logits = model.classifier(model.dropout(_pooled(model.bert, hidden, where))).float()
         probs = torch.softmax(logits, dim=-1).cpu()
     return [row.tolist() for row in probs]
+
+
+# ---- attention weights --------------------------------------------------------------------------
+# transformers 5 picks the attention function per forward from ``config._attn_implementation``
+# (``sdpa`` by default), and sdpa returns no weights. Instead of reloading the model as ``eager``
+# (a second copy) or switching it globally (every task would run the slower eager kernels), the
+# model is switched once to a wrapper of its own implementation: a forward that asks for weights
+# (``output_attentions=True``, only the attention task does) runs the eager formula, every other
+# forward runs the original function with the original mask, so other tasks' outputs are unchanged.
+WEIGHTS_PREFIX = "bertdemo-weights|"
+
+
+def _eager_with_weights(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, *,
+                        scaling: float | None = None, dropout: float = 0.0, **kwargs: Any) -> tuple[Any, Any]:
+    """A = softmax(Q K^T * scaling + mask), output A V; as transformers' eager BERT attention."""
+    import torch
+
+    if attention_mask is not None and attention_mask.dtype == torch.bool:  # sdpa-style mask: True = attend
+        additive = torch.zeros(attention_mask.shape, dtype=query.dtype, device=query.device)
+        attention_mask = additive.masked_fill(~attention_mask, torch.finfo(query.dtype).min)
+    elif attention_mask is not None and attention_mask.dim() != 4:
+        attention_mask = None  # a flash-style 2D mask; the attention task never pads (one item per row)
+    scale = query.size(-1) ** -0.5 if scaling is None else scaling
+    scores = torch.matmul(query, key.transpose(2, 3)) * scale
+    if attention_mask is not None:
+        scores = scores + attention_mask
+    weights = torch.softmax(scores, dim=-1)
+    weights = torch.nn.functional.dropout(weights, p=dropout, training=module.training)
+    out = torch.matmul(weights, value).transpose(1, 2).contiguous()
+    return out, weights
+
+
+def enable_attention_weights(model: Any) -> None:
+    """Let ``model`` return attention weights when asked, without changing any other forward (idempotent)."""
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    config = model.config
+    impl = getattr(config, "_attn_implementation", None) or "eager"
+    if impl == "eager" or impl.startswith(WEIGHTS_PREFIX):
+        return  # eager already returns the weights
+    original = ALL_ATTENTION_FUNCTIONS[impl]
+
+    def dispatch(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, **kwargs: Any) -> tuple[Any, Any]:
+        if kwargs.get("output_attentions"):
+            kwargs.pop("output_attentions")
+            return _eager_with_weights(module, query, key, value, attention_mask, **kwargs)
+        return original(module, query, key, value, attention_mask, **kwargs)
+
+    name = WEIGHTS_PREFIX + impl
+    ALL_ATTENTION_FUNCTIONS.register(name, dispatch)
+    if impl in ALL_MASK_ATTENTION_FUNCTIONS:  # the same masks as before (an unknown name would drop them)
+        ALL_MASK_ATTENTION_FUNCTIONS.register(name, ALL_MASK_ATTENTION_FUNCTIONS[impl])
+    config._attn_implementation = name
+
+
+def attention_weights(lm: Any, items: Sequence[Encoded], pack: bool = False) -> list[Any]:
+    """Per item: a float32 numpy array (layers, heads, n, n) of attention weights; row i is where token i attends.
+
+    Each item runs alone (no padding, no packing), so every row is a softmax over that item's tokens only.
+    """
+    import torch
+
+    enable_attention_weights(lm.model)
+    out: list[Any] = []
+    with torch.inference_mode():
+        for it in items:
+            ids = torch.tensor([it.input_ids], dtype=torch.long, device=lm.device)
+            types = torch.tensor([it.token_type_ids or [0] * len(it)], dtype=torch.long, device=lm.device)
+            res = lm.model.bert(input_ids=ids, token_type_ids=types, attention_mask=torch.ones_like(ids),
+                                output_attentions=True)
+            out.append(torch.stack([a[0] for a in res.attentions]).float().cpu().numpy())
+    return out

@@ -238,3 +238,22 @@ def empty_table(headers: Sequence[str]) -> Any:
     import pandas as pd
 
     return pd.DataFrame(columns=list(headers))
+
+# ---- attention --------------------------------------------------------------------------------
+def attention_note(res: Any, layer: int, head: int) -> str:
+    """Where the chosen head's attention goes, in shares: [CLS], [SEP], the other tokens, and each token itself.
+
+    ``head`` 0 is the layer's head average. Shares are the mean over the rows (each row sums to 1).
+    """
+    arr = res.array()
+    m = arr[layer - 1].mean(axis=0) if head == 0 else arr[layer - 1, head - 1]
+    n = len(res.tokens)
+    cls = sum(float(m[:, j].mean()) for j in range(n) if res.tokens[j] == "[CLS]")
+    sep = sum(float(m[:, j].mean()) for j in range(n) if res.tokens[j] == "[SEP]")
+    own = float(sum(m[i, i] for i in range(n)) / n)
+    which = f"layer {layer}, " + ("the average of its heads" if head == 0 else f"head {head}")
+    everywhere = arr[..., [j for j in range(n) if res.tokens[j] in ("[CLS]", "[SEP]")]].sum(-1).mean()
+    return (f"**{n} tokens**, {res.layers} layers x {res.heads} heads. In {which}, a token's attention goes on average "
+            f"{pct(cls)} to [CLS], {pct(sep)} to [SEP] and {pct(max(0.0, 1 - cls - sep))} to the other tokens; "
+            f"{pct(own)} is a token attending to itself. Over all layers and heads, {pct(float(everywhere))} goes to "
+            "[CLS] or [SEP].")

@@ -1,4 +1,4 @@
-"""The Gradio app: one ``gr.Blocks`` with tabs Chat, Fill mask, Next sentence, Sentiment, Bias audit, About.
+"""The Gradio app: one ``gr.Blocks`` with tabs Chat, Fill mask, Next sentence, Sentiment, Attention, Bias audit, About.
 
 ``build_app(settings)`` loads the models once (``warm_up``) and renders one ``gr.Blocks`` per tab
 (:mod:`bertdemo.ui.tabs`), each wiring its events to its own thin callbacks with a stable
@@ -21,6 +21,7 @@ from bertdemo.config import Settings, load_settings
 from bertdemo.ui import security
 from bertdemo.ui.common import UNREADABLE, AppContext
 from bertdemo.ui.tabs import about
+from bertdemo.ui.tabs.attention import AttentionTab
 from bertdemo.ui.tabs.audit import AuditTab
 from bertdemo.ui.tabs.chat import ChatTab
 from bertdemo.ui.tabs.fill import FillTab
@@ -144,8 +145,9 @@ def build_app(settings: Settings | None = None, service: Any = None, warm_up: bo
     ctx = AppContext(service, settings)
     audit = AuditTab(ctx)
     tabs = {"chat": ChatTab(ctx, audit), "fill": FillTab(ctx), "nsp": NextSentenceTab(ctx),
-            "sentiment": SentimentTab(ctx), "audit": audit}
-    names = {"chat": "Chat", "fill": "Fill mask", "nsp": "Next sentence", "sentiment": "Sentiment", "audit": "Bias audit"}
+            "sentiment": SentimentTab(ctx), "attention": AttentionTab(ctx), "audit": audit}
+    names = {"chat": "Chat", "fill": "Fill mask", "nsp": "Next sentence", "sentiment": "Sentiment", "attention": "Attention",
+             "audit": "Bias audit"}
     # Each tab's Blocks is built on its own (outside the app: a Blocks built inside another is
     # rendered there at once) and then rendered into its tab.
     blocks = {key: tab.build() for key, tab in tabs.items()}
