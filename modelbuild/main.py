@@ -268,7 +268,9 @@ def stage_calibrate(args, arcs, stages: Path) -> dict:
     fit = fit_shift(model, tok)
     log(f"calibrating {source}: {json.dumps(fit)}")
     apply_shift(model, fit["delta"])
-    save_model(model, tok, stages / "calibrate" / "model")
+    # a fast tokenizer keeps the padding/truncation it was last called with and would save it into
+    # tokenizer.json (the app would then cut texts at 256 tokens): save a fresh copy of the source's
+    save_model(model, type(tok).from_pretrained(str(folder)), stages / "calibrate" / "model")
     store_half(stages / "calibrate" / "model")
     out = {"chosen": report["chosen"], "source_stage": source, **fit, "argv": args.argv, "stored_dtype": "float16"}
     _write(stages / "calibrate" / "calibrate.json", out)

@@ -221,7 +221,10 @@ def test_build_smoke_writes_both_checkpoints(tmp_path, build_cache):
     assert "python -m modelbuild --stages calibrate" in m["commands"]
     assert any(c.startswith("python -m modelbuild --stages continue") and "--continue-steps" in c for c in m["commands"])
     card = (out / "bertdemo-mlm" / "README.md").read_text()
-    assert "second round" in card
+    assert "second round" in card and "calibrated" in card
+    # the shipped tokenizer carries no padding/truncation state from the build's own calls
+    tok_json = json.loads((out / "bertdemo-mlm" / "tokenizer.json").read_text())
+    assert tok_json["truncation"] is None and tok_json["padding"] is None
     assert "Paris is the [MASK] of France." in card and "user-style" in card
     s = json.loads((out / "bertdemo-sentiment" / "metrics.json").read_text())
     assert 0.0 <= s["heldout_test"]["accuracy"] <= 1.0 and s["stored_dtype"] == "float16"
