@@ -13,23 +13,10 @@ from __future__ import annotations
 
 import torch
 
-from modelbuild.user_eval import EVAL_DIR, load_jsonl, nsp_eval_pairs
+from modelbuild.user_eval import EVAL_DIR, load_jsonl, logit_gaps, nsp_eval_pairs
 
 DEV_FILE = EVAL_DIR / "nsp_dev.jsonl"
 GRID = [x / 20 for x in range(-60, 101)]  # -3.0 .. 5.0 in steps of 0.05
-
-
-@torch.inference_mode()
-def logit_gaps(model, tok, pairs: list[tuple[str, str]], batch: int = 32) -> list[float]:
-    """logit(is next) - logit(not next) per pair, as the app computes it."""
-    out: list[float] = []
-    for i in range(0, len(pairs), batch):
-        chunk = pairs[i:i + batch]
-        enc = tok([a for a, _ in chunk], [b for _, b in chunk], padding=True, truncation=True,
-                  max_length=256, return_tensors="pt")
-        logits = model.cls.seq_relationship(model.bert(**enc)[1]).float()
-        out += (logits[:, 0] - logits[:, 1]).tolist()
-    return out
 
 
 def fit_shift(model, tok, seed: int = 11) -> dict:

@@ -13,6 +13,7 @@ from one forward pass; NSP is P(IsNext) from the pre-training head.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 from pathlib import Path
@@ -47,16 +48,23 @@ def top_tokens(model, tok, texts: list[str], k: int = 5, batch: int = 32) -> lis
 
 
 @torch.inference_mode()
-def is_next_probs(model, tok, pairs: list[tuple[str, str]], batch: int = 32) -> list[float]:
-    """P(B follows A) from the NSP head (label 0 = IsNext, as in BERT)."""
+@torch.inference_mode()
+def logit_gaps(model, tok, pairs: list[tuple[str, str]], batch: int = 32) -> list[float]:
+    """logit(is next) - logit(not next) of the NSP head per (A, B) pair, as the app computes it."""
     out: list[float] = []
     for i in range(0, len(pairs), batch):
         chunk = pairs[i:i + batch]
         enc = tok([a for a, _ in chunk], [b for _, b in chunk], padding=True, truncation=True,
                   max_length=256, return_tensors="pt")
-        pooled = model.bert(**enc)[1]
-        out += model.cls.seq_relationship(pooled).float().softmax(-1)[:, 0].tolist()
+        logits = model.cls.seq_relationship(model.bert(**enc)[1]).float()
+        out += (logits[:, 0] - logits[:, 1]).tolist()
     return out
+
+
+def is_next_probs(model, tok, pairs: list[tuple[str, str]], batch: int = 32) -> list[float]:
+    """P(B follows A) from the NSP head (label 0 = IsNext, as in BERT): the softmax of two logits."""
+    return [1.0 / (1.0 + math.exp(-g)) if g >= 0 else math.exp(g) / (1.0 + math.exp(g))
+            for g in logit_gaps(model, tok, pairs, batch)]
 
 
 def nsp_eval_pairs(items: list[dict], seed: int = 7) -> list[tuple[str, str, int, str]]:
