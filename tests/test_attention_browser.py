@@ -7,9 +7,7 @@ Screenshots go to ``artifacts/screenshots/`` (override with ``BERTDEMO_SCREENSHO
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,23 +15,10 @@ from typing import Any
 from urllib.parse import urljoin, urlparse
 
 import pytest
+from test_browser import CHROMIUM, LAUNCH_ARGS, SHOTS, TIMEOUT, free_port  # shared, not copied
+from test_browser import pytestmark as browser_marks
 
-CHROMIUM = os.environ.get("BERTDEMO_CHROMIUM", "/usr/bin/chromium")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync"]
-SHOTS = Path(os.environ.get("BERTDEMO_SCREENSHOTS", Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"))
-TIMEOUT = 60_000  # ms; the shared 2-core machine can be slow
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"Chromium not installed at {CHROMIUM} (apt-get install chromium)"),
-]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = browser_marks
 
 
 @pytest.fixture(scope="module")
