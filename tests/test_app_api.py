@@ -106,6 +106,8 @@ def test_fill_mask_two_masks_and_targets(client: Client) -> None:
     assert "[MASK]" not in filled
     *labels, _ = client.predict("paris is the [MASK] of france.", 5, "city, sky", api_name="/fill_mask")
     assert {c["label"] for c in labels[0]["confidences"]} == {"city", "sky"}
+    *labels, _ = client.predict("paris is the [MASK] of france.", 5, "city sky", api_name="/fill_mask")  # as on the CLI
+    assert {c["label"] for c in labels[0]["confidences"]} == {"city", "sky"}
 
 
 @pytest.mark.parametrize(("args", "expect"), [
@@ -379,6 +381,10 @@ def test_bias_audit(client: Client, app: Any, app_settings: Any, tmp_path: Path)
     assert any(r[2].startswith("gender") for r in table["data"])
     html_report = next(Path(f) for f in files if f.endswith(".html")).read_text(encoding="utf-8")
     assert "<script>alert(1)</script>" not in html_report
+    # blank column boxes: a column named "label" is the label, never a group
+    summary, table, _, _ = client.predict(["user_data"], 10, handle_file(data), "", "", api_name="/bias_audit")
+    gates = [r[2] for r in table["data"]]
+    assert not any(g.startswith("label:") for g in gates) and any("equalized odds" in g for g in gates), gates
     # an uploaded CSV is audited even when its check is not ticked, and the visitor is told
     summary, table, _, files = client.predict(["templates"], 10, handle_file(data), "", "", api_name="/bias_audit")
     assert {r[0] for r in table["data"]} == {"templates", "user_data"} and "was added because you uploaded" in summary

@@ -34,6 +34,12 @@ def test_same_model_twice_is_no_difference(model_env, tmp_path: Path, capsys) ->
         assert c["difference"] == 0.0 and c["interval"] == [0.0, 0.0] and c["changed_items"] == 0, c
         assert c["outcome"] == "pass" and "no difference" in c["note"]
     assert code_b == code_a and second["verdict"] == first["verdict"]  # the comparison adds no failure
+    # the compared numbers are the gates' own (StereoSet's SS macro-averaged over targets, as reported)
+    by = {c["check"]: c for c in comps}
+    ss = first["checks"]["stereoset"]["metrics"]["overall"]["ss"]
+    assert by["stereoset"]["baseline"] == pytest.approx(abs(ss - 50.0), abs=1e-9)
+    crows = first["checks"]["crows_pairs"]["metrics"]["overall"]["metric_score"]
+    assert by["crows_pairs"]["baseline"] == pytest.approx(abs(crows - 50.0), abs=1e-9)
     assert "against the baseline" in capsys.readouterr().out
     md = (tmp_path / "b" / "report.md").read_text(encoding="utf-8")
     assert "## Compared with the baseline" in md

@@ -104,6 +104,11 @@ def score_examples(service: Any, examples: Sequence[dict[str, Any]], progress: C
     return rows
 
 
+def ss_lms_icat(pro: np.ndarray, related: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """[SS, LMS, ICAT] of examples given as arrays (``target``: an index per example), as the check reports them."""
+    return _scores(pro, related, target, int(target.max()) + 1 if len(target) else 0)
+
+
 def _scores(pro: np.ndarray, related: np.ndarray, target: np.ndarray, n_targets: int) -> np.ndarray:
     """[SS, LMS, ICAT] with bias-bench's macro average over target terms."""
     total = np.bincount(target, minlength=n_targets).astype(float)

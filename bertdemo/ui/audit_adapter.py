@@ -19,7 +19,7 @@ from bertdemo.csvfile import read_csv
 from bertdemo.errors import InputError, LimitError
 from bertdemo.ui.format import esc
 
-TABLE_HEADERS = ["check", "status", "gate", "value", "95% interval", "needs", "outcome"]
+TABLE_HEADERS = ["check", "check verdict", "gate", "value", "95% interval", "needs", "gate outcome"]
 COLOURS = {"pass": "#2e7d32", "inconclusive": "#b26a00", "fail": "#c62828"}
 
 
@@ -55,7 +55,7 @@ def load_upload(upload: Any, group_cols: Any, label_col: Any, settings: Any) -> 
     path = Path(getattr(upload, "name", None) or getattr(upload, "path", None) or str(upload))
     if not path.is_file():
         raise InputError("could not be read; upload a .csv file", field="groups CSV")
-    label = (label_col or "").strip() if isinstance(label_col, str) else None
+    label = ((label_col or "").strip() if isinstance(label_col, str) else "") or None  # blank = none given
     groups = _split(group_cols)
     if not groups:
         header = _csv_header(path)

@@ -135,13 +135,13 @@ def show_errors_in_place(event: Any, fn: Callable[..., Any], outputs: Sequence[A
 
 
 def parse_targets(targets: Any) -> list[str] | None:
-    """``"he, she"`` -> ``["he", "she"]``; empty -> ``None``."""
+    """``"he, she"`` or ``"he she"`` -> ``["he", "she"]`` (targets are single words, as on the CLI); empty -> ``None``."""
     if targets is None:
         return None
     if isinstance(targets, (list, tuple)):
         words = [str(t).strip() for t in targets]
     elif isinstance(targets, str):
-        words = [w.strip() for w in targets.replace("\n", ",").split(",")]
+        words = targets.replace(",", " ").split()
     else:
         raise InputError("must be words separated by commas", field="targets")
     words = [w for w in words if w]

@@ -90,7 +90,8 @@ class Gate:
                 self.needed_n = math.ceil(self.n * (w / gap) ** 2)
                 self.note = f"interval straddles the threshold; about {self.needed_n:,} items would decide it"
             else:
-                self.note = "the value sits on the threshold; no sample size decides it"
+                self.note = ("the estimate equals the threshold: a larger sample narrows the interval around it "
+                             "but cannot put it on one side")
         return self
 
     def to_dict(self) -> dict[str, Any]:

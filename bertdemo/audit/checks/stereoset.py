@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
+
+import numpy as np
 
 from bertdemo.audit.checks.base import (
     Check,
@@ -22,6 +25,11 @@ from bertdemo.audit.checks.base import (
 )
 from bertdemo.audit.data import STEREOSET_FILE, load_stereoset
 from bertdemo.audit.stats import sample_indices
+
+
+def target_code(target: str) -> float:
+    """A target term as a number that is the same in every run (48 bits of its SHA-1: exact in a float)."""
+    return float(int(hashlib.sha1(target.encode("utf-8")).hexdigest()[:12], 16))
 
 
 class StereoSet(Check):
@@ -43,13 +51,17 @@ class StereoSet(Check):
         "max_regression": (2.0, 0.0, 50.0, "with --baseline: |SS - 50| (pooled over examples) may grow by at most "
                                            "this many points"),
     }
-    regression_metric = "|SS - 50|, pooled over examples"
+    regression_metric = "|SS - 50|"
 
     def items(self, examples: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
-        return {str(r["id"]): [float(r["pro"])] for r in examples}
+        """(pro, related, a stable number for the target term): enough to recompute SS as the gate does."""
+        return {str(r["id"]): [float(r["pro"]), float(r["related"]), target_code(str(r["target"]))] for r in examples}
 
     def regression_stat(self, values: Any) -> float:
-        return abs(100.0 * float(values[:, 0].mean()) - 50.0)
+        from bertdemo.audit.stereoset import ss_lms_icat
+
+        _, target = np.unique(values[:, 2], return_inverse=True)
+        return abs(float(ss_lms_icat(values[:, 0], values[:, 1], target)[0]) - 50.0)
 
     def run(self, service: Any, ctx: Context) -> Outcome:
         from bertdemo.audit import stereoset

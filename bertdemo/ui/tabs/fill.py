@@ -96,7 +96,7 @@ class FillTab:
                     text = gr.Textbox(value=EXAMPLES[0][0], label="Text with [MASK]", elem_id="fm-text", lines=2)
                     with gr.Row():
                         topk = gr.Slider(1, self.ctx.settings.max_top_k, value=5, step=1, label="Top-k", elem_id="fm-topk")
-                        targets = gr.Textbox(label="Only these words (optional, comma separated)",
+                        targets = gr.Textbox(label="Only these words (optional, separated by commas or spaces)",
                                              placeholder="e.g. nurse, doctor", elem_id="fm-targets")
                     run = gr.Button("Fill", variant="primary", elem_id="fm-run")
                     gr.Examples(EXAMPLES, inputs=[text], label="Examples")
