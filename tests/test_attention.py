@@ -222,9 +222,9 @@ def test_tab_handlers_refuse_hostile_values_plainly(service: Any, settings: Any)
     from bertdemo.ui.tabs.attention import AttentionTab
 
     tab = AttentionTab(AppContext(service, settings))
-    for args, words in [((None, "", 1, 0, 1), "text: is missing"), ((b"\xff", "", 1, 0, 1), "not valid UTF-8"),
+    for args, words in [((None, "", 1, 0, 1), "Text: is missing"), ((b"\xff", "", 1, 0, 1), "not valid UTF-8"),
                         ((TEXT, "", float("nan"), 0, 1), "layer"), ((TEXT, "", 1, "x", 1), "head"),
-                        ((TEXT, "", 1, 0, -1), "token"), ((TEXT, 5, 1, 0, 1), "pair"),
+                        ((TEXT, "", 1, 0, -1), "token"), ((TEXT, 5, 1, 0, 1), "Second sentence"),
                         (("x" * 6000, "", 1, 0, 1), "at most 5,000")]:
         with pytest.raises(gr.Error) as err:
             tab.attention(*args)

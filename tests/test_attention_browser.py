@@ -110,6 +110,16 @@ def test_grid_large_view_and_clicks(page: Any, app: tuple[str, str]) -> None:
         page.screenshot(path=str(SHOTS / "attention.png"))
 
 
+def test_a_refused_text_replaces_the_pictures_in_place(page: Any, app: tuple[str, str]) -> None:
+    """A text over the token cap: its message in the note, the old heatmaps gone, no toast."""
+    page.locator("#at-text textarea, #at-text input").first.fill("word " * 120)
+    page.locator("#at-run").click()
+    page.locator("#at-note").filter(has_text="tokens long").wait_for()
+    assert "Text and second sentence:" in page.locator("#at-note").inner_text()  # the page's labels, not field names
+    assert page.locator("#at-grid img").count() == 0 and page.locator("#at-large svg").count() == 0
+    assert page.locator(".toast-body").count() == 0
+
+
 def test_export_opens_offline_with_no_requests(page: Any, browser: Any, app: tuple[str, str], tmp_path: Path) -> None:
     layers, heads = shape(page)
     page.locator('#at-grid img[data-layer="1"][data-head="1"]').click()

@@ -20,7 +20,7 @@ from bertdemo.errors import BertDemoError
 from bertdemo.models import KIND_PRETRAINING
 from bertdemo.textcheck import check_int
 from bertdemo.ui import format as fmt
-from bertdemo.ui.common import AppContext, user_facing
+from bertdemo.ui.common import AppContext, show_errors_in_place, user_facing
 
 DEFAULT = ("The cat sat on the mat because it was tired.", "Then it fell asleep in the sun.")
 EXAMPLES = [
@@ -64,6 +64,10 @@ TAB_CSS = """<style>
 #at-large svg{max-width:100%;height:auto}#at-large text[data-token]{cursor:pointer}
 #at-large h4{margin:0 0 4px 0}
 </style>"""
+
+
+# service field -> the label on the page
+FIELDS = {"text": "Text", "pair": "Second sentence", "sentence pair": "Text and second sentence"}
 
 
 class AttentionTab:
@@ -120,7 +124,7 @@ class AttentionTab:
         large = view.large_html(res, layer, head, token, size=LARGE) + outline_css(layer, head)
         return large, view.token_html(res, layer, head, token), fmt.attention_note(res, layer, head)
 
-    @user_facing
+    @user_facing(fields=FIELDS, in_place=True)
     def attention(self, text: Any, pair: Any = "", layer: Any = 1, head: Any = 0, token: Any = 1) -> tuple[Any, ...]:
         """Grid, large view, one token's attention, a note and the token choices for a text (and optional pair).
 
@@ -221,8 +225,10 @@ class AttentionTab:
             gr.Examples(EXAMPLES, inputs=[text, pair], label="Examples")
 
             inputs = [text, pair, layer, head, token]
-            gr.on([run.click, text.submit, pair.submit], self.attention, inputs, [grid, large, where, note, token],
-                  api_name="attention")
+            shown = gr.on([run.click, text.submit, pair.submit], self.attention, inputs,
+                          [grid, large, where, note, token], api_name="attention")
+            # a refused text (too long, empty) replaces the pictures with its message: no stale heatmaps
+            show_errors_in_place(shown, self.attention, [grid, large, where], ["", "", ""], note)
             gr.on([layer.release, head.input, token.input], self.select, inputs, [large, where, note, token],
                   api_visibility="private")
             grid.click(self.pick_head, [text, pair, token], [large, where, note, layer, head], api_visibility="private")
