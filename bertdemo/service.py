@@ -11,6 +11,7 @@ User text is never logged unless the operator sets ``log_user_text``.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -40,6 +41,27 @@ EXPLAIN = attribution.Explain()
 TOKEN_LOGPROBS = pll.TokenLogprobs()
 PSEUDO_LOG_LIKELIHOOD = pll.PseudoLogLikelihood()
 ATTENTION = attention.Attention()
+
+
+def release_memory() -> None:
+    """Give freed heap back to the OS (glibc ``malloc_trim``); a no-op where there is no glibc.
+
+    Attributions run a forward and backward pass per integrated-gradients step over texts up to
+    5,000 characters; glibc keeps the freed arenas, so without this a server's RSS stays at its
+    peak (measured: 763 MiB warm, 960 MiB after 20 maximum-length Explain calls and 20 s idle).
+    """
+    global _LIBC
+    if _LIBC is None:
+        try:
+            _LIBC = ctypes.CDLL("libc.so.6")
+            _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
+
+
+_LIBC: Any = None
 
 
 class ModelService:
@@ -180,7 +202,10 @@ class ModelService:
 
     def explain_sentiment(self, text: Any, method: str = "integrated_gradients", steps: int = 16) -> attribution.Explanation:
         """The sentiment of ``text`` with per-word attributions toward the predicted label."""
-        return self.run(EXPLAIN, text, method=method, steps=steps)
+        try:
+            return self.run(EXPLAIN, text, method=method, steps=steps)
+        finally:
+            release_memory()  # the backward passes leave freed arenas glibc would otherwise keep
 
     def token_logprobs(self, ids_list: Sequence[Sequence[int]], positions_list: Sequence[Sequence[int]],
                        progress: Progress | None = None) -> list[list[float]]:
