@@ -67,6 +67,9 @@ class Settings:
     log_user_text: bool = False  # privacy: user text is never logged unless the operator opts in
     max_upload_bytes: int = 5_000_000
     max_upload_rows: int = 20_000  # the one row limit of an uploaded CSV (scored in chunks of max_batch_texts)
+    max_request_bytes: int = 8_000_000  # any HTTP request body over this is refused (413) before it is read
+    file_ttl_s: int = 3600  # uploads/results of callers that never close a page are deleted this long after writing
+    attribution_concurrency: int = 1  # attribution (Explain) computations at once, all endpoints together
     # Audits in the app (tab, chat /audit, API), checked before an audit is queued:
     audit_max_group_columns: int = 20  # group columns one audit of a visitor's CSV may compare
     audit_max_work: int = 10_000  # work units: sample size per benchmark check + rows x group columns
@@ -133,9 +136,13 @@ def validate_settings(s: Settings) -> None:
         raise InputError("must be one of fp32, int8, fp16, bf16", field="precision")
     for name in ("batch_size", "max_masks", "max_top_k", "max_candidates", "max_chars",
                  "max_batch_texts", "queue_concurrency", "queue_max_size", "max_upload_rows",
-                 "max_upload_bytes", "audit_max_group_columns", "audit_max_work", "audit_max_waiting"):
+                 "max_upload_bytes", "audit_max_group_columns", "audit_max_work", "audit_max_waiting",
+                 "file_ttl_s", "attribution_concurrency"):
         if getattr(s, name) < 1:
             raise InputError("must be at least 1", field=name)
+    if s.max_request_bytes <= s.max_upload_bytes:
+        raise InputError(f"must be larger than max_upload_bytes ({s.max_upload_bytes}): an upload is one request",
+                         field="max_request_bytes")
     if s.attention_max_tokens < 3:
         raise InputError("must be at least 3 ([CLS], one token, [SEP])", field="attention_max_tokens")
     if s.audit_per_address < 0:

@@ -82,6 +82,9 @@ class ModelService:
         self._lock = threading.Lock()
         self._models: dict[str, LoadedModel] = {}
         self._batchers: dict[str, MicroBatcher] = {}
+        # Attributions hold a forward and backward pass per step over texts up to max_chars: one shared
+        # limit for every face (tab, chat, API), so concurrent visitors queue instead of multiplying memory.
+        self._attribution_slots = threading.BoundedSemaphore(self.settings.attribution_concurrency)
         if self.settings.num_threads:
             import torch
 
@@ -202,10 +205,11 @@ class ModelService:
 
     def explain_sentiment(self, text: Any, method: str = "integrated_gradients", steps: int = 16) -> attribution.Explanation:
         """The sentiment of ``text`` with per-word attributions toward the predicted label."""
-        try:
-            return self.run(EXPLAIN, text, method=method, steps=steps)
-        finally:
-            release_memory()  # the backward passes leave freed arenas glibc would otherwise keep
+        with self._attribution_slots:
+            try:
+                return self.run(EXPLAIN, text, method=method, steps=steps)
+            finally:
+                release_memory()  # the backward passes leave freed arenas glibc would otherwise keep
 
     def token_logprobs(self, ids_list: Sequence[Sequence[int]], positions_list: Sequence[Sequence[int]],
                        progress: Progress | None = None) -> list[list[float]]:

@@ -18,7 +18,7 @@ from typing import Any
 import gradio as gr
 
 from bertdemo.config import Settings, load_settings
-from bertdemo.ui import security
+from bertdemo.ui import files, security
 from bertdemo.ui.common import UNREADABLE, AppContext
 from bertdemo.ui.tabs import about
 from bertdemo.ui.tabs.attention import AttentionTab
@@ -57,7 +57,8 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
         "theme": gr.themes.Soft(),
         "css": CSS,
         "footer_links": ["api"],
-        "app_kwargs": security.app_kwargs(),  # CSP frame-ancestors (Hub embedding only), nosniff, Referrer-Policy
+        # CSP frame-ancestors (Hub embedding only), nosniff, Referrer-Policy; bodies over max_request_bytes refused
+        "app_kwargs": security.app_kwargs(settings.max_request_bytes),
         "enable_monitoring": settings.monitoring,  # off unless the operator turns it on (BERTDEMO_MONITORING)
     }
     if settings.output_dir:
@@ -154,7 +155,8 @@ def build_app(settings: Settings | None = None, service: Any = None, warm_up: bo
     blocks["about"] = about.build(service, settings)
     names["about"] = "About"
 
-    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
+    # Files expire by bertdemo.ui.files (on unload, after file_ttl_s, at start-up), not gradio's delete_cache.
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.Markdown("# bertdemo\nWhat BERT learns (masked words, next sentences), how it is used (sentiment), "
                     "and a bias audit before it ships. Inputs are not stored or logged.", elem_id="app-header")
         # "wrap": on a phone the tab names wrap onto a second row instead of hiding behind a "..." menu
@@ -165,6 +167,7 @@ def build_app(settings: Settings | None = None, service: Any = None, warm_up: bo
         demo.unload(ctx.cleanup_session)
 
     guard_inputs(demo)
+    files.track(demo, ctx.files)
     # Each fast endpoint has its own concurrency group (queue_concurrency at once); audits share one
     # group of their own (one at a time) and may hold at most audit_max_waiting of the queue_max_size
     # places (bertdemo.ui.admission), so a flood of audits leaves the fast endpoints answering.

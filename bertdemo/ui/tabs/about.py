@@ -9,6 +9,7 @@ import gradio as gr
 
 from bertdemo.buildinfo import BERT_BASE_PUBLISHED, BuildNumbers, build_numbers
 from bertdemo.config import Settings
+from bertdemo.ui import files
 from bertdemo.ui.format import code, esc
 
 SWITCH = ("To run on bert-base instead (where the hub is reachable, e.g. on a Hugging Face Space), set "
@@ -93,8 +94,7 @@ def about_markdown(service: Any, settings: Settings) -> str:
         "## Privacy",
         "- What you type or upload is used to compute your answer and is **not stored or logged**"
         + (" (the operator has turned on logging of user text for debugging)." if settings.log_user_text else "."),
-        "- Files you download (CSV scores, audit reports) are written to a private folder for your session "
-        "and deleted when you close the page.",
+        "- " + files.promise(settings.file_ttl_s),
         "- The page loads nothing from other sites and sends no analytics.",
         "",
         "## Bias audit",
