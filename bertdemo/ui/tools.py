@@ -27,7 +27,7 @@ from bertdemo.ui.common import AppContext, number, parse_targets, user_facing
 ABOUT_MODELS = ("Models: whatever the operator loaded; by default a small BERT bundled with the app, trained briefly on a "
                 "2-core CPU, which knows much less than bert-base (the About tab of the web page has its measured accuracy).")
 ATTENTION_DECIMALS = 4  # weights in the attention tool's matrix (64 x 64 of them at most)
-AUDIT_DEFAULT_SIZE = 20  # the audit tool's default sample size per check: about a minute on a small CPU
+AUDIT_DEFAULT_SIZE = 20  # the audit tool's default sample size per check: 10-18 s for all four, bundled models, 2 cores
 API_PREFIX = "mcp_"  # the tools' gradio API names (the tool names are the functions' names)
 
 
@@ -58,7 +58,9 @@ class AgentTools:
     @user_facing
     def fill_mask(self, text: str, top_k: int = 5, targets: str = "") -> dict[str, Any]:
         res = self.ctx.service.fill_mask(text, top_k=number(top_k, "top_k", 5), targets=parse_targets(targets))
-        return {"predictions": plain(res.predictions), "filled": res.filled}
+        # without each candidate's filled sentence (``sequence``): top_k x masks copies of a long text
+        return {"predictions": [[{k: v for k, v in c.to_dict().items() if k != "sequence"} for c in preds]
+                                for preds in res.predictions], "filled": res.filled}
 
     @user_facing
     def next_sentence(self, first: str, second: str) -> dict[str, Any]:
@@ -121,8 +123,8 @@ class AgentTools:
                  "top_k": f"how many candidates per [MASK], 1 to {s.max_top_k}.",
                  "targets": "optional words to score instead of the whole vocabulary, separated by commas or spaces "
                             "(e.g. 'nurse, doctor'); their probabilities are still over the whole vocabulary."},
-                "a dict: predictions (one list per [MASK] of {token, token_id, score, sequence}, best first) and filled "
-                "(the sentence with the top words)"),
+                "a dict: predictions (one list per [MASK] of {token, token_id, score}, best first) and filled (the "
+                "sentence with the top word of each [MASK])"),
             "next_sentence": docstring(
                 "BERT's next-sentence prediction: how likely is it that sentence B directly follows sentence A? Returns "
                 "is_next, the probability (0 to 1) that B follows A, from the model's next-sentence head. It judges "
@@ -185,16 +187,18 @@ class AgentTools:
                 "completions preferred; LMS, % of meaningful over unrelated completions; ICAT combines them), "
                 "templates (how much the [MASK] predictions change when only the person changes, JSD in bits, 0 = "
                 "identical), classifier (sentiment gaps between groups of names: demographic parity difference and "
-                "ratio, flip rate of name-swapped pairs). Audits run one at a time for every visitor and agent "
-                "together, so a call may wait, or be refused as busy (try again later); sample_size x checks is "
+                "ratio, flip rate of name-swapped pairs). Audits run one at a time for all visitors together, so a "
+                "call may wait; every MCP client reaches the app through one session, so while one agent's audit "
+                "waits or runs another call is refused as busy (try again when it is done). sample_size x checks is "
                 f"capped at {s.audit_max_work:,} work units. A pass means the measured gaps are within the thresholds "
                 "on these samples; it is not proof that the models are unbiased, and the benchmarks cover only some "
                 "groups, in English. To audit your own CSV, use the web page's Bias audit tab or the bertdemo audit "
                 "command. " + ABOUT_MODELS,
                 {"checks": "which checks to run, any of crows_pairs, stereoset, templates, classifier (e.g. "
                            "['crows_pairs']).",
-                 "sample_size": "items sampled per check, 1 to 5000 (20 takes about a minute; small samples give wide "
-                                "intervals, so more inconclusive verdicts)."},
+                 "sample_size": "items sampled per check, 1 to 5000 (the bundled models take about 10-20 s for all "
+                                "four checks at 20 on a 2-core CPU; small samples give wide intervals, so more "
+                                "inconclusive verdicts)."},
                 "the verdict and key numbers (a dict: verdict, and per check its status, headline and gates, each with "
                 "metric, value, interval, threshold and outcome), then the HTML report and the JSON report (each a "
                 "file with a url to download)"),
