@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import socket
 import subprocess
 import sys
 import time
@@ -22,26 +21,18 @@ import pytest
 from gradio_client import Client
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from test_app_api import free_port, start  # shared, not copied
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = {"fill_mask", "next_sentence", "rank_next", "sentiment", "explain", "attention", "bias_audit"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def launch(settings: Any) -> tuple[Any, str]:
     from bertdemo.service import ModelService
-    from bertdemo.ui import build_app, launch_kwargs
+    from bertdemo.ui import build_app
 
     demo = build_app(settings, service=ModelService(settings))
-    kwargs = launch_kwargs(settings)
-    kwargs.update(server_name="127.0.0.1", server_port=free_port())
-    demo.launch(prevent_thread_lock=True, quiet=True, **kwargs)
-    return demo, f"http://127.0.0.1:{kwargs['server_port']}/"
+    return demo, start(demo, settings)  # launch_kwargs(settings): MCP as the settings say
 
 
 async def _session(url: str, calls: list[tuple[str, dict[str, Any]]]) -> tuple[list[Any], list[Any]]:
