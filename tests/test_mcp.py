@@ -172,7 +172,7 @@ def test_page_endpoints_stay_callable_but_only_tools_are_documented(client: Clie
 
 
 # ---- on and off ------------------------------------------------------------------------------------
-def test_settings_read_ours_then_gradios_name() -> None:
+def test_settings_flag_and_about_tab() -> None:
     from bertdemo.cli import build_parser
     from bertdemo.config import load_settings
     from bertdemo.serve import settings_for
@@ -182,6 +182,11 @@ def test_settings_read_ours_then_gradios_name() -> None:
     assert load_settings(env={"BERTDEMO_MCP": "1"}).mcp
     assert not load_settings(env={"GRADIO_MCP_SERVER": "True", "BERTDEMO_MCP": "0"}).mcp  # ours, when set, wins
     assert settings_for(build_parser().parse_args(["serve", "--mcp"])).mcp
+    from bertdemo.ui.tabs.about import mcp_markdown
+
+    off, on = "\n".join(mcp_markdown(load_settings(env={}))), "\n".join(mcp_markdown(load_settings(env={"BERTDEMO_MCP": "1"})))
+    assert "**off**" in off and all(w in off for w in ("BERTDEMO_MCP=1", "GRADIO_MCP_SERVER=True", "serve --mcp"))
+    assert "**on**" in on and "/gradio_api/mcp/" in on and '"mcpServers"' in on
 
 
 def test_mcp_is_off_by_default(settings: Any) -> None:
