@@ -3,9 +3,10 @@
 Gradio serves every documented API endpoint as an MCP tool, named after its function and described by
 its docstring (``Args:`` lines become the parameters' descriptions). The tabs' events return what the
 page shows (Labels, Markdown, tables, a plot), which makes poor tools, so with MCP on the app adds
-these endpoints instead and keeps the tabs' events callable by ``gradio_client`` but undocumented
-(:func:`register`). Each tool calls the same service, tab helpers and audit adapter as the page and
-returns plain numbers (the CLI's ``--json`` shapes); nothing here computes anything of its own.
+these endpoints instead (:meth:`AgentTools.register`) and keeps the tabs' events callable by
+``gradio_client`` but undocumented (:func:`document_only_tools`). Each tool calls the same service,
+tab helpers, attention matrices and audit adapter as the page and returns plain numbers (the CLI's
+``--json`` shapes); no model code and no scoring of its own.
 
 The docstrings are written for an agent and carry this deployment's limits (``Settings``), so they
 are filled in per app; an agent reads them as the tool's description.
@@ -14,10 +15,12 @@ No ``from __future__ import annotations`` here: ``gr.api`` reads the signatures'
 """
 
 import functools
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from bertdemo import attention_view as view
 from bertdemo.tasks.attribution import METHODS
 from bertdemo.tasks.base import plain
 from bertdemo.ui import audit_adapter
@@ -86,8 +89,7 @@ class AgentTools:
         tab = self.tabs["attention"]
         res = tab.result(text, pair)
         layer, head, _ = tab.read(res, layer, head, 0)
-        weights = res.array()[layer - 1]
-        matrix = (weights.mean(axis=0) if head == 0 else weights[head - 1]).astype(float)  # float64: rounds exactly
+        matrix = view.matrix_of(res, layer, head).astype(float)  # the page's matrix; float64 rounds exactly
         tokens = list(res.tokens)
         return {"tokens": tokens, "segments": list(res.segments), "layers": res.layers, "heads": res.heads,
                 "layer": layer, "head": head,
@@ -98,7 +100,7 @@ class AgentTools:
     def bias_audit(self, checks: list[str], sample_size: int = AUDIT_DEFAULT_SIZE, request: gr.Request | None = None,
                    progress: gr.Progress = gr.Progress()) -> tuple[dict[str, Any], str | None, str | None]:  # noqa: B008
         result = self.tabs["audit"].run(checks, sample_size, None, "", "", request, progress)
-        files = {p.rsplit("/", 1)[-1]: p for p in result["files"]}
+        files = {Path(p).name: p for p in result["files"]}
         return (audit_adapter.key_numbers(result["result"], int(sample_size)),
                 files.get("report.html"), files.get("report.json"))
 
