@@ -76,6 +76,7 @@ class Settings:
     audit_max_waiting: int = 4  # audits waiting for their turn, all visitors together (one runs at a time)
     audit_per_address: int = 1  # audits waiting or running per client address; 0 = no per-address limit
     monitoring: bool = False  # gradio's /monitoring pages (their summary would be public)
+    mcp: bool = False  # serve the agents' tools over MCP at /gradio_api/mcp/ (bertdemo.ui.tools)
     host: str = "127.0.0.1"
     port: int = 7860
     queue_concurrency: int = 2
@@ -91,7 +92,7 @@ class Settings:
 # field name -> environment variable; one table, so the README and --help can list them.
 ENV_VARS: dict[str, str] = {f.name: f"BERTDEMO_{f.name.upper()}" for f in dataclasses.fields(Settings)}
 # Gradio's own names, read when the BERTDEMO_* one is unset: Gradio users and Spaces set these.
-GRADIO_ENV_VARS: dict[str, str] = {"host": "GRADIO_SERVER_NAME", "port": "GRADIO_SERVER_PORT"}
+GRADIO_ENV_VARS: dict[str, str] = {"host": "GRADIO_SERVER_NAME", "port": "GRADIO_SERVER_PORT", "mcp": "GRADIO_MCP_SERVER"}
 
 
 def _coerce(value: str, kind: Any) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 import gradio as gr
 
 from bertdemo.config import Settings, load_settings
-from bertdemo.ui import files, security
+from bertdemo.ui import files, security, tools
 from bertdemo.ui.common import UNREADABLE, AppContext
 from bertdemo.ui.tabs import about
 from bertdemo.ui.tabs.attention import AttentionTab
@@ -44,7 +44,7 @@ CSS = """
 
 def launch_kwargs(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``demo.launch()``: address, theme, CSS, upload limit, no errors' internals,
-    security headers (:mod:`bertdemo.ui.security`), monitoring off."""
+    security headers (:mod:`bertdemo.ui.security`), monitoring off, the MCP server when asked for."""
     host = settings.host
     if os.environ.get("SPACE_ID") and not (os.environ.get("BERTDEMO_HOST") or os.environ.get("GRADIO_SERVER_NAME")):
         host = "0.0.0.0"  # a Hugging Face Space must listen on all interfaces
@@ -60,6 +60,7 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
         # CSP frame-ancestors (Hub embedding only), nosniff, Referrer-Policy; bodies over max_request_bytes refused
         "app_kwargs": security.app_kwargs(settings.max_request_bytes),
         "enable_monitoring": settings.monitoring,  # off unless the operator turns it on (BERTDEMO_MONITORING)
+        "mcp_server": settings.mcp,  # BERTDEMO_MCP, else gradio's GRADIO_MCP_SERVER (read by load_settings)
     }
     if settings.output_dir:
         out = Path(settings.output_dir).resolve()
@@ -165,6 +166,11 @@ def build_app(settings: Settings | None = None, service: Any = None, warm_up: bo
                 with gr.Tab(names[key], id=key, elem_id=f"tab-{key}"):
                     tab_blocks.render()
         demo.unload(ctx.cleanup_session)
+        if settings.mcp:
+            tools.AgentTools(ctx, tabs).register()
+
+    if settings.mcp:
+        tools.document_only_tools(demo)
 
     guard_inputs(demo)
     files.track(demo, ctx.files)

@@ -100,8 +100,27 @@ def about_markdown(service: Any, settings: Settings) -> str:
         "## Bias audit",
         "Use the **Bias audit** tab (or `/audit` in Chat, or `bertdemo audit` on the command line) to measure "
         "how the models treat group words, with a downloadable report (JSON, Markdown, HTML).",
+        "",
+        *mcp_markdown(settings),
     ]
     return "\n".join(lines)
+
+
+def mcp_markdown(settings: Settings) -> list[str]:
+    """How agents reach the app (MCP): whether it is on here, how to turn it on, and a client's config."""
+    state = ("**on** in this app" if settings.mcp else
+             "**off** in this app. The operator turns it on with `BERTDEMO_MCP=1` (or Gradio's own "
+             "`GRADIO_MCP_SERVER=True`; ours wins when both are set) or `bertdemo serve --mcp`")
+    return [
+        "## Agents (MCP)",
+        f"The app can serve its capabilities as tools for AI agents over the Model Context Protocol: {state}. "
+        "The tools are `fill_mask`, `next_sentence`, `rank_next`, `sentiment`, `explain`, `attention` and "
+        "`bias_audit` (the verdict, its numbers and the report files); each describes its inputs, limits and "
+        "what its numbers mean. The endpoint is this app's address followed by `/gradio_api/mcp/` (streamable "
+        "HTTP). A client's configuration:",
+        "",
+        '```json\n{"mcpServers": {"bertdemo": {"url": "http://127.0.0.1:7860/gradio_api/mcp/"}}}\n```',
+    ]
 
 
 def build(service: Any, settings: Settings) -> gr.Blocks:
