@@ -1,4 +1,5 @@
-"""The Gradio app: one ``gr.Blocks`` with tabs Chat, Fill mask, Next sentence, Sentiment, Attention, Bias audit, About.
+"""The Gradio app: one ``gr.Blocks`` with tabs Chat, Fill mask, Next sentence, Sentiment, Attention, Bias audit, About
+(and Compare models, when the operator configures a second model).
 
 ``build_app(settings)`` loads the models once (``warm_up``) and renders one ``gr.Blocks`` per tab
 (:mod:`bertdemo.ui.tabs`), each wiring its events to its own thin callbacks with a stable
@@ -24,6 +25,7 @@ from bertdemo.ui.tabs import about
 from bertdemo.ui.tabs.attention import AttentionTab
 from bertdemo.ui.tabs.audit import AuditTab
 from bertdemo.ui.tabs.chat import ChatTab
+from bertdemo.ui.tabs.compare import CompareTab
 from bertdemo.ui.tabs.fill import FillTab
 from bertdemo.ui.tabs.nsp import NextSentenceTab
 from bertdemo.ui.tabs.sentiment import SentimentTab
@@ -148,6 +150,10 @@ def build_app(settings: Settings | None = None, service: Any = None, warm_up: bo
             "sentiment": SentimentTab(ctx), "attention": AttentionTab(ctx), "audit": audit}
     names = {"chat": "Chat", "fill": "Fill mask", "nsp": "Next sentence", "sentiment": "Sentiment", "attention": "Attention",
              "audit": "Bias audit"}
+    compare = CompareTab(ctx)
+    if compare.enabled:  # hidden without a second model; the About tab says how to turn it on
+        tabs = {**{k: v for k, v in tabs.items() if k != "audit"}, "compare": compare, "audit": audit}
+        names["compare"] = "Compare models"
     # Each tab's Blocks is built on its own (outside the app: a Blocks built inside another is
     # rendered there at once) and then rendered into its tab.
     blocks = {key: tab.build() for key, tab in tabs.items()}

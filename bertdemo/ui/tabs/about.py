@@ -7,6 +7,7 @@ from typing import Any
 
 import gradio as gr
 
+from bertdemo import compare
 from bertdemo.buildinfo import BERT_BASE_PUBLISHED, BuildNumbers, build_numbers
 from bertdemo.config import Settings
 from bertdemo.ui.format import code, esc
@@ -59,6 +60,18 @@ def bundled_markdown(n: BuildNumbers | None) -> list[str]:
     ]
 
 
+def compare_markdown(service: Any) -> list[str]:
+    """Which models the Compare models tab offers, or how the operator turns it on."""
+    tasks = compare.tasks_enabled(service)
+    if not tasks:
+        return ["## Comparing two models", "", compare.ENABLE, ""]
+    kinds = dict.fromkeys(compare.TASKS[t] for t in tasks)
+    pairs = "; ".join(" vs ".join(code(n) for n in service.model_names(k)) for k in kinds)
+    return ["## Comparing two models", "", f"The **Compare models** tab (and `/compare TEXT` in Chat) answers "
+            f"{', '.join(tasks)} with two models side by side: {pairs}. The operator chooses them "
+            "(`BERTDEMO_COMPARE_MLM_MODEL`, `BERTDEMO_COMPARE_SENTIMENT_MODEL`); visitors pick between these only.", ""]
+
+
 def about_markdown(service: Any, settings: Settings) -> str:
     """The model card: what is loaded, its limits, the privacy promise (operator values escaped)."""
     info = service.describe()
@@ -75,6 +88,7 @@ def about_markdown(service: Any, settings: Settings) -> str:
         lines.append("| - | (models load on first use) | | | | | | |")
     s = info.get("settings", {})
     lines += ["", *bundled_markdown(build_numbers(str(settings.mlm_model), str(settings.sentiment_model)))]
+    lines += compare_markdown(service)
     lines += [
         "",
         f"Sources are chosen by the operator (`BERTDEMO_MLM_MODEL`, `BERTDEMO_SENTIMENT_MODEL` or `bertdemo serve "
