@@ -80,7 +80,7 @@ def test_both_models_answer_and_the_answers_differ(cmp_service: ModelService, n:
         assert (a.model.precision, a.model.device) == ("fp32", "cpu")
     md = fmt.comparison_markdown(res)
     assert fmt.esc(n[kind]) in md and fmt.esc(n[f"other-{kind}"]) in md
-    assert "time for this request" in md and " ms" in md and " MB" in md
+    assert "| **time** |" in md and " ms" in md and " MB" in md
 
 
 @pytest.mark.parametrize(("task", "text", "second"), QUESTIONS)
@@ -165,7 +165,7 @@ def client(cmp_settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def test_compare_endpoint_returns_both_models(client: Client, n: dict[str, str]) -> None:
     md, data = client.predict(compare.FILL, "paris is the [MASK] of france.", "", n["mlm"], "other-mlm",
                               api_name="/compare_models")
-    assert fmt.esc(n["mlm"]) in md and fmt.esc("other-mlm") in md and "time for this request" in md
+    assert fmt.esc(n["mlm"]) in md and fmt.esc("other-mlm") in md and "| **time** |" in md
     assert [a["model"]["name"] for a in data["answers"]] == [n["mlm"], "other-mlm"]
     assert data["answers"][0]["model"]["audit"]["verdict"] in {"pass", "inconclusive", "fail"}
     assert data["answers"][1]["model"]["audit"] is None

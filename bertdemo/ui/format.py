@@ -294,9 +294,9 @@ def comparison_markdown(cmp: Comparison) -> str:
         for name, cell in _compare_answer(cmp.task, a.answer):
             rows.setdefault(name, []).append(cell)
     facts = [a.model for a in answers]
-    rows["parameters"] = [f"{m.parameters / 1e6:.1f} M" for m in facts]
+    rows["parameters"] = [f"{m.parameters:,}" for m in facts]
     rows["size"] = [f"{m.size_mb:,.1f} MB ({esc(m.precision)}, {esc(m.device)})" for m in facts]
-    rows["time for this request"] = [f"{a.milliseconds:,.0f} ms" for a in answers]
+    rows["time"] = [f"{a.milliseconds:,.0f} ms" for a in answers]
     rows["bias audit"] = [_audit_cell(m.audit) for m in facts]
     head = "| | " + " | ".join(f"**{esc(m.name)}**" for m in facts) + " |"
     table = [head, "|---" * (len(facts) + 1) + "|"]

@@ -41,6 +41,7 @@ CSS = """
   #tabs .prose table {display: block; overflow-x: auto; max-width: 100%; border: none;}
   #tabs .prose th, #tabs .prose td {word-break: normal; overflow-wrap: normal; min-width: 5.5em;}
 }
+#mc-result td:first-child {white-space: nowrap;}  /* compare models: row names on one line */
 """
 
 
