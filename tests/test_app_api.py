@@ -455,6 +455,9 @@ class SlowService:
     def describe(self) -> dict[str, Any]:
         return {"settings": {}, "loaded": {}}
 
+    def model_names(self, kind: str) -> list[str]:
+        return ["slow"]  # one model per kind: no Compare models tab
+
     def fill_mask(self, text: str, top_k: int = 5, targets: Any = None) -> Any:
         from bertdemo.tasks.fill_mask import Candidate, FillMaskResult
 
