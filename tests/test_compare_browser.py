@@ -1,6 +1,6 @@
 """The Compare models tab in a real browser (Playwright + Debian's Chromium): present with two models
-configured, answering with both side by side (desktop and phone width, where the table scrolls sideways
-instead of being cut), and absent otherwise, with the About tab saying how to turn it on.
+configured, answering with both side by side (at 1400 and 390 px wide, where a table wider than the screen
+scrolls in its own box instead of being cut), and absent otherwise, with the About tab saying how to turn it on.
 
 Screenshots go to ``artifacts/screenshots/`` (override with ``BERTDEMO_SCREENSHOTS``).
 """
@@ -12,22 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_browser import CHROMIUM, LAUNCH_ARGS, SHOTS, TIMEOUT, box, free_port, wait_text  # shared, not copied
+from test_browser import SHOTS, TIMEOUT, box, free_port, wait_text  # shared, not copied
+from test_browser import browser as browser  # the module's Chromium (a fixture)
 from test_browser import pytestmark as browser_marks
 
 pytestmark = browser_marks
 DESKTOP = {"width": 1400, "height": 1000}
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module", params=["two-models", "one-model"])
@@ -91,19 +82,18 @@ def test_compare_tab_shows_both_models_or_is_absent(browser: Any, app: tuple[str
         assert Path(settings.sentiment_model).name in text and "probabilities" in text
     finally:
         page.context.close()
+    check_phone(browser, url)
 
 
-def test_compare_table_scrolls_on_a_phone(browser: Any, app: tuple[str, str]) -> None:
-    mode, url = app
-    if mode == "one-model":
-        pytest.skip("the compare view exists only with two models")
+def check_phone(browser: Any, url: str) -> None:
+    """At 390 px the page does not scroll sideways; a table wider than the screen scrolls in its own box."""
     page = open_page(browser, url, PHONE)
     try:
         compare_and_shoot(page, "compare-390")
         sizes = page.evaluate("""() => { const t = document.querySelector('#mc-result table');
             return {page: document.documentElement.scrollWidth, view: window.innerWidth,
                     overflow: getComputedStyle(t).overflowX, right: t.getBoundingClientRect().right}; }""")
-        assert sizes["page"] <= sizes["view"], sizes  # the page itself does not scroll sideways
-        assert sizes["overflow"] == "auto" and sizes["right"] <= sizes["view"] + 1, sizes  # the table scrolls in place
+        assert sizes["page"] <= sizes["view"], sizes
+        assert sizes["overflow"] == "auto" and sizes["right"] <= sizes["view"] + 1, sizes
     finally:
         page.context.close()
