@@ -102,6 +102,7 @@ def test_a_kind_without_a_compare_model_is_never_loaded_twice(settings: Any, oth
         assert svc.second().model(KIND_CLASSIFIER) is svc.model(KIND_CLASSIFIER)
         with pytest.raises(InputError, match="fill mask, next sentence"):
             compare.compare(svc, compare.SENTIMENT, "i loved it")
+        assert "compares models on fill mask, next sentence only" in answer_compare(svc, compare.SENTIMENT, "i loved it")
     finally:
         svc.close()
 
@@ -134,6 +135,16 @@ def test_without_a_second_model_the_feature_is_off(service: ModelService) -> Non
     assert answer_compare(service, compare.FILL, "the [MASK] is blue.") == compare.ENABLE
     about = about_markdown(service, service.settings)
     assert "BERTDEMO_COMPARE_MLM_MODEL" in about and "BERTDEMO_COMPARE_SENTIMENT_MODEL" in about
+
+
+def test_about_lists_the_compared_models(cmp_service: ModelService, n: dict[str, str]) -> None:
+    from bertdemo.ui.tabs.about import about_markdown
+
+    cmp_service.warm_up()
+    about = about_markdown(cmp_service, cmp_service.settings)
+    for role, name in (("fill mask + next sentence (compare)", "other-mlm"), ("sentiment (compare)", "other-clf")):
+        assert f"| {fmt.esc(role)} | {fmt.esc(name)} |" in about
+    assert "Compare models" in about and "BERTDEMO_COMPARE_MLM_MODEL" in about
 
 
 # ---- chat --------------------------------------------------------------------------------------

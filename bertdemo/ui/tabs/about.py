@@ -78,17 +78,20 @@ def about_markdown(service: Any, settings: Settings) -> str:
     lines = ["## Loaded models", "", "| role | name | kind | parameters | precision | device | max tokens | weights sha256 |",
              "|---|---|---|---|---|---|---|---|"]
     roles = {"pretraining": "fill mask + next sentence", "classifier": "sentiment"}
-    for kind, m in info.get("loaded", {}).items():
+    rows = [(roles.get(kind, kind), kind, m) for kind, m in info.get("loaded", {}).items()]
+    if compare.tasks_enabled(service):  # the Compare models tab's second models, once loaded
+        rows += [(f"{roles.get(kind, kind)} (compare)", kind, m)
+                 for kind, m in service.second().describe().get("loaded", {}).items() if service.compare_source(kind)]
+    for role, kind, m in rows:
         params = m.get("parameters") or 0
         lines.append(
-            f"| {esc(roles.get(kind, kind))} | {esc(Path(str(m.get('name', ''))).name or m.get('name', ''))} | "
+            f"| {esc(role)} | {esc(Path(str(m.get('name', ''))).name or m.get('name', ''))} | "
             f"{esc(kind)} | {_count(params)} | {esc(m.get('precision', ''))} | {esc(m.get('device', ''))} | "
             f"{m.get('max_length', '')} | {code(str(m.get('weights_sha256', ''))[:12])} |")
     if not info.get("loaded"):
         lines.append("| - | (models load on first use) | | | | | | |")
     s = info.get("settings", {})
     lines += ["", *bundled_markdown(build_numbers(str(settings.mlm_model), str(settings.sentiment_model)))]
-    lines += compare_markdown(service)
     lines += [
         "",
         f"Sources are chosen by the operator (`BERTDEMO_MLM_MODEL`, `BERTDEMO_SENTIMENT_MODEL` or `bertdemo serve "
@@ -96,6 +99,7 @@ def about_markdown(service: Any, settings: Settings) -> str:
         f"{code(Path(str(s.get('mlm_model', ''))).name)}; sentiment source: "
         f"{code(Path(str(s.get('sentiment_model', ''))).name)}.",
         "",
+        *compare_markdown(service),
         "## Limitations",
         "- Fill-mask answers mirror word statistics of the training text, including its stereotypes; "
         "they are not facts. Compare group words (man/woman, he/she) in the *Fill mask* tab.",
