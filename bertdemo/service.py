@@ -181,7 +181,11 @@ class ModelService:
         names = self.model_names(kind)
         if name not in names:
             raise InputError("must be one of the models this server offers: " + ", ".join(names), field="model")
-        return self if name == names[0] else self.second()  # type: ignore[return-value]
+        if name == names[0]:
+            return self
+        second = self.second()
+        assert second is not None  # a second name exists only with a compare source
+        return second
 
     def describe(self) -> dict[str, Any]:
         """What is loaded (About tab, audit manifest); does not trigger loading."""

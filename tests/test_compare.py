@@ -66,6 +66,16 @@ def twice_service(settings: Any, tiny_mlm_dir: Path, tiny_clf_dir: Path) -> Iter
     svc.close()
 
 
+def test_settings_come_from_the_documented_variables(tmp_path: Path) -> None:
+    from bertdemo.config import load_settings
+
+    s = load_settings(env={"BERTDEMO_COMPARE_MLM_MODEL": "/m/a", "BERTDEMO_COMPARE_SENTIMENT_MODEL": "/m/b",
+                           "BERTDEMO_AUDIT_REPORTS": str(tmp_path)})
+    assert (s.compare_mlm_model, s.compare_sentiment_model, s.audit_reports) == ("/m/a", "/m/b", str(tmp_path))
+    with pytest.raises(InputError, match=r"audit_reports.*folder of audit reports"):
+        load_settings(env={"BERTDEMO_AUDIT_REPORTS": str(tmp_path / "missing")})
+
+
 # ---- the service -------------------------------------------------------------------------------
 @pytest.mark.parametrize(("task", "text", "second"), QUESTIONS)
 def test_both_models_answer_and_the_answers_differ(cmp_service: ModelService, n: dict[str, str], task: str, text: str,

@@ -147,14 +147,12 @@ def build_app(settings: Settings | None = None, service: Any = None, warm_up: bo
         service.warm_up()
     ctx = AppContext(service, settings)
     audit = AuditTab(ctx)
+    compare = CompareTab(ctx)  # only with a second model; without one the About tab says how to turn it on
     tabs = {"chat": ChatTab(ctx, audit), "fill": FillTab(ctx), "nsp": NextSentenceTab(ctx),
-            "sentiment": SentimentTab(ctx), "attention": AttentionTab(ctx), "audit": audit}
+            "sentiment": SentimentTab(ctx), "attention": AttentionTab(ctx),
+            **({"compare": compare} if compare.enabled else {}), "audit": audit}
     names = {"chat": "Chat", "fill": "Fill mask", "nsp": "Next sentence", "sentiment": "Sentiment", "attention": "Attention",
-             "audit": "Bias audit"}
-    compare = CompareTab(ctx)
-    if compare.enabled:  # hidden without a second model; the About tab says how to turn it on
-        tabs = {**{k: v for k, v in tabs.items() if k != "audit"}, "compare": compare, "audit": audit}
-        names["compare"] = "Compare models"
+             "compare": "Compare models", "audit": "Bias audit"}
     # Each tab's Blocks is built on its own (outside the app: a Blocks built inside another is
     # rendered there at once) and then rendered into its tab.
     blocks = {key: tab.build() for key, tab in tabs.items()}
