@@ -83,6 +83,10 @@ class Settings:
     queue_max_size: int = 64
     output_dir: str = ""  # where the app writes reports for download; "" = a private temp dir
     audit_baseline: str = ""  # a report.json the Bias audit tab compares with by default ("" = none)
+    # Compare models: a second checkpoint per kind, shown beside the first ("" = the Compare tab is hidden)
+    compare_mlm_model: str = ""  # a second masked LM (+ next-sentence head), beside mlm_model
+    compare_sentiment_model: str = ""  # a second classifier, beside sentiment_model
+    audit_reports: str = ""  # folder of `bertdemo audit --out` reports; a model's numbers come from the one of its weights
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with the given fields changed; ``None`` values are ignored (unset CLI flags)."""
@@ -152,5 +156,7 @@ def validate_settings(s: Settings) -> None:
         raise InputError("must be 0 (default) or a positive number", field="num_threads")
     if s.micro_batch_wait_ms < 0:
         raise InputError("must be >= 0", field="micro_batch_wait_ms")
+    if s.audit_reports and not Path(s.audit_reports).expanduser().is_dir():
+        raise InputError("must be a folder of audit reports (what `bertdemo audit --out` writes)", field="audit_reports")
 
 

@@ -1,4 +1,5 @@
-"""The Gradio app: one ``gr.Blocks`` with tabs Chat, Fill mask, Next sentence, Sentiment, Attention, Bias audit, About.
+"""The Gradio app: one ``gr.Blocks`` with tabs Chat, Fill mask, Next sentence, Sentiment, Attention, Bias audit, About
+(and Compare models, when the operator configures a second model).
 
 ``build_app(settings)`` loads the models once (``warm_up``) and renders one ``gr.Blocks`` per tab
 (:mod:`bertdemo.ui.tabs`), each wiring its events to its own thin callbacks with a stable
@@ -24,6 +25,7 @@ from bertdemo.ui.tabs import about
 from bertdemo.ui.tabs.attention import AttentionTab
 from bertdemo.ui.tabs.audit import AuditTab
 from bertdemo.ui.tabs.chat import ChatTab
+from bertdemo.ui.tabs.compare import CompareTab
 from bertdemo.ui.tabs.fill import FillTab
 from bertdemo.ui.tabs.nsp import NextSentenceTab
 from bertdemo.ui.tabs.sentiment import SentimentTab
@@ -39,6 +41,7 @@ CSS = """
   #tabs .prose table {display: block; overflow-x: auto; max-width: 100%; border: none;}
   #tabs .prose th, #tabs .prose td {word-break: normal; overflow-wrap: normal; min-width: 5.5em;}
 }
+#mc-result td:first-child {white-space: nowrap;}  /* compare models: row names on one line */
 """
 
 
@@ -146,10 +149,12 @@ def build_app(settings: Settings | None = None, service: Any = None, warm_up: bo
         service.warm_up()
     ctx = AppContext(service, settings)
     audit = AuditTab(ctx)
+    compare = CompareTab(ctx)  # only with a second model; without one the About tab says how to turn it on
     tabs = {"chat": ChatTab(ctx, audit), "fill": FillTab(ctx), "nsp": NextSentenceTab(ctx),
-            "sentiment": SentimentTab(ctx), "attention": AttentionTab(ctx), "audit": audit}
+            "sentiment": SentimentTab(ctx), "attention": AttentionTab(ctx),
+            **({"compare": compare} if compare.enabled else {}), "audit": audit}
     names = {"chat": "Chat", "fill": "Fill mask", "nsp": "Next sentence", "sentiment": "Sentiment", "attention": "Attention",
-             "audit": "Bias audit"}
+             "compare": "Compare models", "audit": "Bias audit"}
     # Each tab's Blocks is built on its own (outside the app: a Blocks built inside another is
     # rendered there at once) and then rendered into its tab.
     blocks = {key: tab.build() for key, tab in tabs.items()}

@@ -7,6 +7,7 @@ from typing import Any
 
 import gradio as gr
 
+from bertdemo import compare
 from bertdemo.buildinfo import BERT_BASE_PUBLISHED, BuildNumbers, build_numbers
 from bertdemo.config import Settings
 from bertdemo.ui import files
@@ -60,16 +61,32 @@ def bundled_markdown(n: BuildNumbers | None) -> list[str]:
     ]
 
 
+def compare_markdown(service: Any) -> list[str]:
+    """Which models the Compare models tab offers, or how the operator turns it on."""
+    tasks = compare.tasks_enabled(service)
+    if not tasks:
+        return ["## Comparing two models", "", compare.ENABLE, ""]
+    kinds = dict.fromkeys(compare.TASKS[t] for t in tasks)
+    pairs = "; ".join(" vs ".join(code(n) for n in service.model_names(k)) for k in kinds)
+    return ["## Comparing two models", "", f"The **Compare models** tab (and `/compare TEXT` in Chat) answers "
+            f"{', '.join(tasks)} with two models side by side: {pairs}. The operator chooses them "
+            "(`BERTDEMO_COMPARE_MLM_MODEL`, `BERTDEMO_COMPARE_SENTIMENT_MODEL`); visitors pick between these only.", ""]
+
+
 def about_markdown(service: Any, settings: Settings) -> str:
     """The model card: what is loaded, its limits, the privacy promise (operator values escaped)."""
     info = service.describe()
     lines = ["## Loaded models", "", "| role | name | kind | parameters | precision | device | max tokens | weights sha256 |",
              "|---|---|---|---|---|---|---|---|"]
     roles = {"pretraining": "fill mask + next sentence", "classifier": "sentiment"}
-    for kind, m in info.get("loaded", {}).items():
+    rows = [(roles.get(kind, kind), kind, m) for kind, m in info.get("loaded", {}).items()]
+    if compare.tasks_enabled(service):  # the Compare models tab's second models, once loaded
+        rows += [(f"{roles.get(kind, kind)} (compare)", kind, m)
+                 for kind, m in service.second().describe().get("loaded", {}).items() if service.compare_source(kind)]
+    for role, kind, m in rows:
         params = m.get("parameters") or 0
         lines.append(
-            f"| {esc(roles.get(kind, kind))} | {esc(Path(str(m.get('name', ''))).name or m.get('name', ''))} | "
+            f"| {esc(role)} | {esc(Path(str(m.get('name', ''))).name or m.get('name', ''))} | "
             f"{esc(kind)} | {_count(params)} | {esc(m.get('precision', ''))} | {esc(m.get('device', ''))} | "
             f"{m.get('max_length', '')} | {code(str(m.get('weights_sha256', ''))[:12])} |")
     if not info.get("loaded"):
@@ -83,6 +100,7 @@ def about_markdown(service: Any, settings: Settings) -> str:
         f"{code(Path(str(s.get('mlm_model', ''))).name)}; sentiment source: "
         f"{code(Path(str(s.get('sentiment_model', ''))).name)}.",
         "",
+        *compare_markdown(service),
         "## Limitations",
         "- Fill-mask answers mirror word statistics of the training text, including its stereotypes; "
         "they are not facts. Compare group words (man/woman, he/she) in the *Fill mask* tab.",

@@ -50,6 +50,7 @@ class ChatTab:
             "rank": lambda: [chat.answer_rank(svc, r.text, r.candidates)],
             "audit": lambda: self.queue_audit(request),
             "sentiment": lambda: [chat.answer_sentiment(svc, r.text)],
+            "compare": lambda: [chat.answer_compare(svc, r.task, r.text, r.second)],
         }
         replies = answers[r.kind]()
         before = chat.warnings_for(r)
