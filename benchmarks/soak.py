@@ -49,6 +49,7 @@ class Sample:
     t_s: float
     rss_mib: float
     open_fds: int
+    sockets: int
     threads: int
     disk_kib: float
     requests: int
@@ -61,6 +62,20 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _sockets(pid: int) -> int:
+    """How many of the process's descriptors are sockets (Linux; 0 elsewhere)."""
+    count = 0
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+            except OSError:
+                continue
+    except OSError:
+        return 0
+    return count
 
 
 def _disk_kib(folder: Path) -> float:
@@ -211,7 +226,8 @@ def run(minutes: float, clients: int, every: float, ttl: int, audit_every: float
                 outcome = getattr(traffic, name)()
             except Exception as err:
                 msg = str(err)
-                outcome = "busy" if "queue is full" in msg.lower() or "busy" in msg.lower() else f"unexpected: {msg[:100]}"
+                outcome = ("busy" if "queue is full" in msg.lower() or "busy" in msg.lower()
+                           else f"unexpected: {type(err).__name__}: {msg[:100]}")
             with lock:
                 counts["requests"] += 1
                 if outcome == "busy":
@@ -233,7 +249,7 @@ def run(minutes: float, clients: int, every: float, ttl: int, audit_every: float
                 fast_ms.clear()
                 snapshot = dict(counts)
             samples.append(Sample(round(time.time() - t0, 1), round(proc.memory_info().rss / 2**20, 1),
-                                  proc.num_fds(), proc.num_threads(),
+                                  proc.num_fds(), _sockets(proc.pid), proc.num_threads(),
                                   round(_disk_kib(work / "app-files"), 1), snapshot.get("requests", 0),
                                   snapshot.get("unexpected", 0), snapshot.get("busy", 0),
                                   round(window[int(0.95 * (len(window) - 1))], 1) if window else None))
@@ -279,11 +295,14 @@ def _plot(samples: list[Sample], path: Path, summary: dict[str, Any]) -> None:
 
     minutes = [s.t_s / 60 for s in samples]
     fig, axes = plt.subplots(4, 1, figsize=(8, 8), sharex=True)
-    series = [("server RSS (MiB)", [s.rss_mib for s in samples]), ("open file descriptors", [s.open_fds for s in samples]),
+    series = [("server RSS (MiB)", [s.rss_mib for s in samples]),
+              ("open descriptors (all / sockets)", [s.open_fds for s in samples]),
               ("disk used by the app's files (KiB)", [s.disk_kib for s in samples]),
               ("unexpected errors (cumulative)", [s.unexpected for s in samples])]
     for ax, (label, ys) in zip(axes, series, strict=True):
         ax.plot(minutes, ys)
+        if label.startswith("open descriptors"):
+            ax.plot(minutes, [s.sockets for s in samples], linestyle="--")
         ax.set_ylabel(label, fontsize=8)
         ax.grid(alpha=0.3)
     axes[0].set_ylim(bottom=0)
