@@ -12,6 +12,7 @@ import sys
 from bertdemo.config import load_settings
 from bertdemo.errors import BertDemoError
 from bertdemo.ui import build_app, launch_kwargs
+from bertdemo.ui.files import exit_cleanly_on_sigterm
 
 try:
     settings = load_settings()
@@ -21,4 +22,5 @@ except BertDemoError as err:  # bad settings or a model that cannot load: one cl
     raise SystemExit(2) from None
 
 if __name__ == "__main__":
+    exit_cleanly_on_sigterm()  # SIGTERM (a Space restart, docker stop) deletes visitors' files like Ctrl-C
     demo.launch(**launch_kwargs(settings))

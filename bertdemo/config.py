@@ -68,6 +68,7 @@ class Settings:
     max_upload_bytes: int = 5_000_000
     max_upload_rows: int = 20_000  # the one row limit of an uploaded CSV (scored in chunks of max_batch_texts)
     max_request_bytes: int = 8_000_000  # any HTTP request body over this is refused (413) before it is read
+    max_json_values: int = 100_000  # a JSON request body holding more values is refused (413) before parsing
     file_ttl_s: int = 3600  # uploads/results of callers that never close a page are deleted this long after writing
     attribution_concurrency: int = 1  # attribution (Explain) computations at once, all endpoints together
     # Audits in the app (tab, chat /audit, API), checked before an audit is queued:
@@ -142,7 +143,7 @@ def validate_settings(s: Settings) -> None:
     for name in ("batch_size", "max_masks", "max_top_k", "max_candidates", "max_chars",
                  "max_batch_texts", "queue_concurrency", "queue_max_size", "max_upload_rows",
                  "max_upload_bytes", "audit_max_group_columns", "audit_max_work", "audit_max_waiting",
-                 "file_ttl_s", "attribution_concurrency"):
+                 "file_ttl_s", "attribution_concurrency", "max_json_values"):
         if getattr(s, name) < 1:
             raise InputError("must be at least 1", field=name)
     if s.max_request_bytes <= s.max_upload_bytes:

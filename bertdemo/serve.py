@@ -53,5 +53,8 @@ def _serve(args: argparse.Namespace) -> int:
     url = f"http://{kwargs['server_name']}:{kwargs['server_port']}/"
     print(f"bertdemo: models loaded in {time.perf_counter() - started:.1f}s; serving on {url}"
           + (f" (MCP: {url}gradio_api/mcp/)" if settings.mcp else ""), flush=True)
+    from bertdemo.ui.files import exit_cleanly_on_sigterm
+
+    exit_cleanly_on_sigterm()
     demo.launch(**kwargs)
     return 0

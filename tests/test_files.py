@@ -2,7 +2,7 @@
 
 - a page's upload, result and gradio's cached copies are gone (on disk and by URL) once the page is closed;
 - an API caller's files (no heartbeat, so no unload) and uploads never used are gone after ``file_ttl_s``;
-- at start-up, the folders of app processes that no longer run (SIGKILL) are removed;
+- at start-up, the folders of app processes that no longer run (SIGKILL) are removed; SIGTERM removes its own;
 - two sessions holding the same cached file (gradio names copies by content): closing one keeps it.
 """
 
@@ -167,8 +167,15 @@ def test_api_files_expire_and_dead_runs_are_removed_at_start(model_env: dict[str
         server.send_signal(signal.SIGKILL)  # no clean shutdown: its folder stays behind ...
         server.wait(10)
         assert run.exists()
-        server = serve(env, free_port())  # ... until the next start
+        port = free_port()
+        server = serve(env, port)  # ... until the next start
         assert not run.exists()
+        (run,) = [d for d in base.glob(RUN_PREFIX + "*")]
+        Client(f"http://127.0.0.1:{port}/", verbose=False).predict(handle_file(str(src)), api_name="/sentiment_csv")
+        assert any(run.rglob("sentiment_scores*"))
+        server.send_signal(signal.SIGTERM)  # a clean stop (docker stop, a Space restart) deletes everything
+        server.wait(60)
+        assert not run.exists(), list(run.rglob("*"))
     finally:
         server.kill()
         server.wait(10)

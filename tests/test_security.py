@@ -201,8 +201,9 @@ def test_audit_entry_points_share_one_group_and_fast_endpoints_do_not(app: tuple
 
 
 def test_audit_flood_leaves_sentiment_answering(settings: Any, tmp_path: Path) -> None:
-    """70 raw audit calls from 35 addresses at once: a few wait, the rest are refused at once (422, never
-    503), at most one audit runs at a time, and /sentiment keeps answering within a few seconds."""
+    """70 raw audit calls from 35 addresses at once, half of them ``/chat_audit`` with a history that asked
+    for no audit: a few wait, the rest are refused at once (422, never 503; no junk holds a queue place), at
+    most one audit runs at a time, and /sentiment keeps answering within a few seconds."""
     from bertdemo.service import ModelService
     from bertdemo.ui import build_app
 
@@ -223,8 +224,11 @@ def test_audit_flood_leaves_sentiment_answering(settings: Any, tmp_path: Path) -
     failures: list[str] = []
 
     def flood(i: int) -> None:
-        resp = post(url, "bias_audit", [["templates", "classifier"], 500, None, "", "", False, None],
-                    source=f"127.0.0.{2 + i % 35}")
+        if i % 2:
+            resp = post(url, "chat_audit", [[]], source=f"127.0.0.{2 + i % 35}")
+        else:
+            resp = post(url, "bias_audit", [["templates", "classifier"], 500, None, "", "", False, None],
+                        source=f"127.0.0.{2 + i % 35}")
         codes[resp.status_code] += 1
 
     def ask() -> None:
@@ -325,6 +329,15 @@ def test_huge_body_refused_before_it_is_read(app: tuple[Any, str]) -> None:
     assert status == 413
     ok = httpx.post(f"{url}gradio_api/call/fill_mask", json={"data": ["Paris is the [MASK] of France.", 5]}, timeout=30)
     assert ok.status_code == 200
+    # Under the byte limit but millions of values once parsed (gigabytes of Python objects): refused unparsed.
+    many = b'{"data": [[' + b"{}," * 1_000_000 + b'{}], 5]}'
+    assert len(many) < limit
+    resp = httpx.post(f"{url}gradio_api/call/fill_mask", content=many, headers={"Content-Type": "application/json"},
+                      timeout=60)
+    assert resp.status_code == 413 and "JSON values" in resp.text
+    text = "a [MASK] with, commas [and] {braces} " * 2_000  # values inside strings do not count
+    ok = httpx.post(f"{url}gradio_api/call/fill_mask", json={"data": [text[:4900], 5]}, timeout=30)
+    assert ok.status_code == 200
 
 
 # ---- logs ----------------------------------------------------------------------------------------
@@ -370,6 +383,9 @@ def test_server_log_carries_no_user_values(model_env: dict[str, str], tmp_path: 
                 resp = post(url, api, data)
                 if resp.status_code == 200:
                     result(url, api, resp.json()["event_id"])
+        # a made-up API name and queue entry: gradio fails inside (500) and would print a traceback naming them
+        assert post(url, f"{m}_alice@example.com", ["x"]).status_code >= 400
+        httpx.post(f"{url}gradio_api/queue/join", json={"data": [m], "fn_index": 9999, "session_hash": m}, timeout=30)
         time.sleep(1)
     finally:
         proc.send_signal(signal.SIGINT)

@@ -10,8 +10,8 @@ the copies it serves) in ``gradio/``, the app's own result files in ``outputs/``
   files by their content, so two visitors uploading the same file share one copy);
 - ``file_ttl_s`` seconds after they were written, for callers that never close a page (API clients
   send no heartbeat, so ``unload`` never runs for them) and for uploads never used in a request;
-- all of them at a clean shutdown, and, at the next start, the folders of app processes that no
-  longer run (after SIGKILL or a crash).
+- all of them when the app stops (Ctrl-C or SIGTERM: :func:`exit_cleanly_on_sigterm`), and, at the next
+  start, the folders of app processes that no longer run (after SIGKILL or a crash).
 
 A file's link is its only protection: whoever holds the link can download the file until it is
 deleted (links carry a content hash, so they cannot be guessed without the file's content).
@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -77,6 +78,18 @@ def run_folder() -> Path:
         atexit.register(shutil.rmtree, _RUN, ignore_errors=True)
     os.environ["GRADIO_TEMP_DIR"] = str(_RUN / "gradio")
     return _RUN
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """Make SIGTERM (``kill``, ``docker stop``, a Space restart) end the app as Ctrl-C does: gradio closes its
+    server and the exit handlers delete this process's files. SIGTERM's default action would end the
+    process at once, skipping them. Call from the main thread of a process that serves the app."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # gradio's launch() waits in the main thread and closes the server on this
 
 
 def lifetime_words(seconds: int) -> str:

@@ -10,14 +10,22 @@
 No ``X-Frame-Options``: it cannot name the Hub, so it would break embedding on a Space.
 
 Request bodies over ``max_request_bytes`` are refused with 413 before they are read (by their
-``Content-Length``, or while streaming when there is none), so a huge JSON body is never parsed.
+``Content-Length``, or while streaming when there is none), so a huge JSON body is never parsed. A JSON
+body is also refused before it is parsed when it holds more than ``max_json_values`` values: 8 MB of
+``[{},{},...]`` would otherwise become millions of Python objects (gigabytes, measured 3 GB for six such
+bodies, kept by the allocator afterwards) and stall the server while parsed.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
+import anyio
 from starlette.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
 
 FRAME_ANCESTORS = "'self' https://huggingface.co https://*.hf.space"
 HEADERS: dict[str, str] = {
@@ -51,17 +59,29 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
+def json_values(body: bytes) -> int:
+    """How many values a JSON text holds, counted without parsing it (an upper bound for valid JSON): the
+    commas and opening brackets outside strings, plus one. About 0.1 s for 8 MB."""
+    bare = _JSON_STRING.sub(b"0", body)
+    return bare.count(b",") + bare.count(b"[") + bare.count(b"{") + 1
+
+
 class BodyLimit:
     """Pure ASGI middleware: refuse (413) any HTTP request whose body is larger than ``max_bytes``,
     before the app reads it. A declared ``Content-Length`` is checked up front; a body without one is
-    counted as it streams in and cut off at the limit."""
+    counted as it streams in and cut off at the limit. A JSON body is read here first (it is at most
+    ``max_bytes``) and refused when it holds more than ``max_json_values`` values, then handed on."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, max_json_values: int = 100_000) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_json_values = max_json_values
 
-    async def _refuse(self, send: Any) -> None:
-        body = f"request body too large: at most {self.max_bytes} bytes".encode()
+    async def _refuse(self, send: Any, message: str = "") -> None:
+        body = (message or f"request body too large: at most {self.max_bytes} bytes").encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"text/plain; charset=utf-8"),
                                 (b"content-length", str(len(body)).encode()), (b"connection", b"close"), *_RAW]})
@@ -80,6 +100,9 @@ class BodyLimit:
             if too_big:
                 await self._refuse(send)
                 return
+        if b"json" in dict(scope.get("headers") or []).get(b"content-type", b"").lower():
+            await self._json(scope, receive, send)
+            return
         seen = 0
         started = False
 
@@ -104,14 +127,87 @@ class BodyLimit:
                 await self._refuse(send)
 
 
+    async def _json(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Read a JSON body (bounded), count its values, then let the app read the same bytes."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message.get("type") != "http.request":
+                return  # the client went away before sending its body
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                await self._refuse(send)
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if size > self.max_json_values:  # a shorter body cannot hold more values than it has bytes
+            values = await anyio.to_thread.run_sync(json_values, body)
+            if values > self.max_json_values:
+                await self._refuse(send, f"request body has about {values} JSON values; at most "
+                                         f"{self.max_json_values} are accepted")
+                return
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+class QuietErrors:
+    """Pure ASGI middleware: an error that escapes the app becomes a plain 500 ("internal error") and one log
+    line with the error's type only. Starlette and uvicorn would log it with a traceback, which can quote
+    what the visitor sent (a made-up API name in the path, a payload); logs carry no user-supplied values
+    unless the operator turns on ``log_user_text``, which keeps the traceback."""
+
+    def __init__(self, app: Any, log_user_text: bool = False) -> None:
+        self.app = app
+        self.log_user_text = log_user_text
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watching_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message.get("type") == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watching_send)
+        except Exception as err:
+            if isinstance(err, _TooLarge):
+                raise
+            log.error("internal error answering a request: %s", type(err).__name__,
+                      exc_info=self.log_user_text)
+            if started:
+                return  # the answer was under way: the connection just ends
+            body = b"internal error"
+            await send({"type": "http.response.start", "status": 500,
+                        "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                    (b"content-length", str(len(body)).encode()), *_RAW]})
+            await send({"type": "http.response.body", "body": body})
+
+
 class _TooLarge(HTTPException):
     """A streamed body passed the limit, raised inside the app's ``receive``: an HTTP error, so the app's own
     handling answers 413 (FastAPI turns any other error while reading a body into 400)."""
 
 
-def app_kwargs(max_request_bytes: int) -> dict[str, Any]:
-    """``launch(app_kwargs=...)``: the FastAPI app gradio builds gets :class:`BodyLimit` (outermost)
-    and :class:`SecurityHeaders`."""
+def app_kwargs(max_request_bytes: int, max_json_values: int = 100_000, log_user_text: bool = False) -> dict[str, Any]:
+    """``launch(app_kwargs=...)``: the FastAPI app gradio builds gets :class:`QuietErrors` (outermost),
+    :class:`BodyLimit` and :class:`SecurityHeaders`."""
     from starlette.middleware import Middleware
 
-    return {"middleware": [Middleware(BodyLimit, max_bytes=max_request_bytes), Middleware(SecurityHeaders)]}
+    return {"middleware": [Middleware(QuietErrors, log_user_text=log_user_text),
+                           Middleware(BodyLimit, max_bytes=max_request_bytes, max_json_values=max_json_values),
+                           Middleware(SecurityHeaders)]}

@@ -80,8 +80,13 @@ class ChatTab:
         return history, box, token
 
     def validate_audit(self, history: Any, request: gr.Request | None = None) -> dict[str, Any]:
-        """gradio validator of ``chat_audit``: the visitor's pending-audit limits, before queueing."""
-        refused = self.audit.refusal(request) if self.audit_pending(history) else None
+        """gradio validator of ``chat_audit``, before queueing: a history that does not end in a queued
+        ``/audit`` is refused at once (it would only hold a place in the audits' queue), then the visitor's
+        pending-audit limits."""
+        if not self.audit_pending(history):
+            return gr.validate(False, "no audit was asked for: send /audit with /chat first, then pass the "
+                                      "history /chat returned")
+        refused = self.audit.refusal(request)
         return gr.validate(refused is None, refused[1] if refused else "")
 
     def run_audit(self, history: Any, request: gr.Request | None = None) -> list[dict[str, Any]]:
