@@ -76,6 +76,7 @@ class Settings:
     audit_max_work: int = 10_000  # work units: sample size per benchmark check + rows x group columns
     audit_max_waiting: int = 4  # audits waiting for their turn, all visitors together (one runs at a time)
     audit_per_address: int = 1  # audits waiting or running per client address; 0 = no per-address limit
+    max_pending_per_address: int = 16  # requests of any kind waiting or running per client address; 0 = no limit
     monitoring: bool = False  # gradio's /monitoring pages (their summary would be public)
     mcp: bool = False  # serve the agents' tools over MCP at /gradio_api/mcp/ (bertdemo.ui.tools)
     host: str = "127.0.0.1"
@@ -151,6 +152,8 @@ def validate_settings(s: Settings) -> None:
                          field="max_request_bytes")
     if s.attention_max_tokens < 3:
         raise InputError("must be at least 3 ([CLS], one token, [SEP])", field="attention_max_tokens")
+    if s.max_pending_per_address < 0:
+        raise InputError("must be 0 (no per-address limit) or a positive number", field="max_pending_per_address")
     if s.audit_per_address < 0:
         raise InputError("must be 0 (no per-address limit) or a positive number", field="audit_per_address")
     if s.num_threads < 0:

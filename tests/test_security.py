@@ -260,6 +260,34 @@ def test_audit_flood_leaves_sentiment_answering(settings: Any, tmp_path: Path) -
         demo.close()
 
 
+def test_one_address_cannot_fill_the_queue(settings: Any, tmp_path: Path) -> None:
+    """70 maximum-length Explain calls from one address: at most max_pending_per_address are queued, the rest
+    are refused at once as busy, and another visitor's /sentiment is answered (no "queue is full")."""
+    from bertdemo.service import ModelService
+    from bertdemo.ui import build_app
+
+    s = settings.replace(output_dir=str(tmp_path), queue_max_size=32, max_pending_per_address=6)
+    demo = build_app(s, service=ModelService(s))
+    url = start(demo, s)
+    text = ("a long and slow film with a moving score " * 200)[:4900]
+    codes: Counter[int] = Counter()
+    try:
+        def flood(_: int) -> None:
+            codes[post(url, "explain", [text, "integrated_gradients"], source="127.0.0.9").status_code] += 1
+
+        threads = [threading.Thread(target=flood, args=(i,)) for i in range(70)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert codes[200] <= 6 + 2 and sum(codes.values()) == 70, codes  # the rest refused before queueing
+        other = post(url, "sentiment", ["i loved this movie"], source="127.0.0.10")
+        assert other.status_code == 200, other.text
+        assert "positive" in result(url, "sentiment", other.json()["event_id"])
+    finally:
+        demo.close()
+
+
 # ---- headers and monitoring --------------------------------------------------------------------------
 EXPECTED_HEADERS = {
     "content-security-policy": "frame-ancestors 'self' https://huggingface.co https://*.hf.space",

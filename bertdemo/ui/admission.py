@@ -1,4 +1,9 @@
-"""Audit admission: one visitor cannot block everyone with audits.
+"""Admission: one visitor cannot block everyone, with audits or with a flood of any request.
+
+Every queued request (any event) is refused at once ("busy", before it takes a queue place) when its
+client address already has ``max_pending_per_address`` requests waiting or running: 70 maximum-length
+Explain calls from one address would otherwise hold 66 of gradio's 64+ queue places and answer
+everyone else "queue is full" (0 turns this off, e.g. behind a proxy that hides client addresses).
 
 Every audit entry point (the Bias audit tab, the chat's ``/audit``, their API names) runs in one
 gradio concurrency group, :data:`AUDIT_GROUP`, with limit 1: audits run one at a time. Before an
@@ -47,14 +52,18 @@ class AuditAdmission:
         return max(1, min(self.settings.audit_max_waiting, self.settings.queue_max_size - 1))
 
     def attach(self, demo: Any) -> None:
-        """Read ``demo``'s queue, and let one audit at a time through gradio's ``push`` (validator, then
-        enqueue), so each admission sees every audit admitted before it already in the queue."""
+        """Read ``demo``'s queue; refuse a request whose address has too many pending; let one audit at a
+        time through gradio's ``push`` (validator, then enqueue), so each admission sees every audit
+        admitted before it already in the queue."""
         self.demo = demo
         queue = demo._queue
         push = queue.push
 
         async def push_one_audit_at_a_time(*args: Any, **kwargs: Any) -> Any:
             body = kwargs.get("body", args[0] if args else None)
+            refused = self.flooding(_host(getattr(body, "request", None)))
+            if refused:
+                return False, refused, "queue_full"
             fn = demo.fns.get(getattr(body, "fn_index", None))
             if getattr(fn, "concurrency_id", None) != AUDIT_GROUP:
                 return await push(*args, **kwargs)
@@ -64,6 +73,20 @@ class AuditAdmission:
                 return await push(*args, **kwargs)
 
         queue.push = push_one_audit_at_a_time
+
+    def flooding(self, host: str | None) -> str | None:
+        """Why a request from ``host`` may not be queued now (too many of its requests pending), or ``None``."""
+        limit = getattr(self.settings, "max_pending_per_address", 0)
+        queue = getattr(self.demo, "_queue", None)
+        if not limit or host is None or queue is None:
+            return None
+        groups = getattr(queue, "event_queue_per_concurrency_id", {}).values()
+        events = [e for g in list(groups) for e in list(getattr(g, "queue", None) or [])]
+        events += [e for job in list(getattr(queue, "active_jobs", None) or []) if job for e in job]
+        if sum(_host(getattr(e, "request", None)) == host for e in events) >= limit:
+            return (f"Busy: too many requests from your network address are waiting or running (at most {limit}, "
+                    "BERTDEMO_MAX_PENDING_PER_ADDRESS); wait for them to finish.")
+        return None
 
     def _queued(self) -> tuple[int, list[tuple[str | None, str | None]]]:
         """(how many audits wait, (session, address) of every audit waiting or running) from gradio's queue."""
