@@ -21,7 +21,7 @@ from bertdemo.errors import BertDemoError, InputError
 # fields of the service's messages as a command-line user knows them (the positional arguments)
 CLI_FIELDS = {"texts[]": "text {n}", "candidates[]": "candidate {n}"}
 # Subcommands defined in other modules; each exposes ``register(subparsers)``.
-EXTENSIONS = ("bertdemo.finetune", "bertdemo.audit.cli", "bertdemo.serve")
+EXTENSIONS = ("bertdemo.finetune", "bertdemo.audit.cli", "bertdemo.serve", "bertdemo.qualify")
 
 
 class _Parser(argparse.ArgumentParser):
