@@ -15,6 +15,7 @@ Everything else gets fp32, with the reason, which the About tab shows.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +41,12 @@ class PrecisionChoice:
     reason: str
 
 
+@functools.cache
 def cpu_flags() -> dict[str, bool]:
-    """The CPU flags that matter for bf16/int8 speed, from ``/proc/cpuinfo`` (Linux) or torch's own checks."""
+    """The CPU flags that matter for bf16/int8 speed, from ``/proc/cpuinfo`` (Linux) or torch's own checks.
+
+    Cached: the CPU does not change while the process runs, and the About tab asks on every render.
+    """
     flags: set[str] = set()
     try:
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():

@@ -154,7 +154,7 @@ def qualify(settings: Any, build_cache: Path, n_fill: int, n_nsp: int, n_sent: i
         def sent_rows(svc: Any) -> list[list[float]]:
             return [list(r.scores.values()) for r in svc.sentiment(data["sentiment"])]
 
-        fa, fb = run("fill_mask", lambda s: [d.exp() for d in s.mask_distributions(data["fill_mask"])])
+        fa, fb = run("fill_mask", lambda s: s.mask_distributions(data["fill_mask"]))  # probability rows
         na, nb = run("nsp", nsp_rows)
         sa, sb = run("sentiment", sent_rows)
 
