@@ -78,7 +78,10 @@ class Settings:
     monitoring: bool = False  # gradio's /monitoring pages (their summary would be public)
     host: str = "127.0.0.1"
     port: int = 7860
-    queue_concurrency: int = 2
+    queue_concurrency: int = 2  # requests run at once per event (attention, explain, CSV, chat, ranking...)
+    # fill mask, next sentence and sentiment: requests let through at once per event, so that concurrent
+    # visitors reach the micro-batcher together and share one forward pass (at 2 the batch never exceeds 2)
+    fast_concurrency: int = 16
     queue_max_size: int = 64
     output_dir: str = ""  # where the app writes reports for download; "" = a private temp dir
     audit_baseline: str = ""  # a report.json the Bias audit tab compares with by default ("" = none)
@@ -137,7 +140,7 @@ def validate_settings(s: Settings) -> None:
     if s.precision not in PRECISIONS:
         raise InputError("must be one of " + ", ".join(PRECISIONS), field="precision")
     for name in ("batch_size", "max_masks", "max_top_k", "max_candidates", "max_chars",
-                 "max_batch_texts", "queue_concurrency", "queue_max_size", "max_upload_rows",
+                 "max_batch_texts", "queue_concurrency", "fast_concurrency", "queue_max_size", "max_upload_rows",
                  "max_upload_bytes", "audit_max_group_columns", "audit_max_work", "audit_max_waiting"):
         if getattr(s, name) < 1:
             raise InputError("must be at least 1", field=name)
