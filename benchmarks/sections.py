@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from benchmarks.load import (
@@ -224,3 +225,28 @@ def bench_startup(shape: Shape, runs: int, log: Callable[[str], None]) -> dict[s
            "median_s": _r(percentile(times, 0.5)), "peak_rss_mb": _r(max(rss), 1), "command": " ".join(cmd[1:5]) + " ..."}
     log(f"  start-up {shape.label}: {res['seconds']} s, peak RSS {res['peak_rss_mb']} MB")
     return res
+
+
+def bench_http(shape: Shape, profile: Profile, log: Callable[[str], None]) -> dict[str, Any]:
+    """End to end over HTTP: ``python app.py`` vs the plain pipeline app, same clients, same weights, one run.
+
+    The app runs with the precision ``auto`` picks for this shape on this CPU, and beside it with the other of
+    fp32/bf16 forced (when this CPU has native bf16), so each figure is a ratio to the plain app in the same run.
+    """
+    from benchmarks.loadtest import http_compare
+    from bertdemo.models import weights_sha256
+    from bertdemo.precision import cpu_flags, decide_precision, flag_summary, native_bf16, read_qualification
+
+    flags = cpu_flags()
+    auto = decide_precision("auto", "cpu", "pretraining", weights_sha256(Path(shape.mlm)), flags, read_qualification())
+    sides = {f"bertdemo auto ({auto.precision})": {}}
+    if native_bf16(flags):
+        other = "fp32" if auto.precision == "bf16" else "bf16"
+        sides[f"bertdemo {other} (forced)"] = {"BERTDEMO_PRECISION": other}
+    load_before = os.getloadavg()[0]
+    rows = http_compare(shape.mlm, shape.clf, sides, profile.http_tasks, profile.http_clients,
+                        profile.http_seconds[shape.label], profile.http_rounds, log)
+    return {"shape": shape.label, "clients": profile.http_clients, "slice_s": profile.http_seconds[shape.label],
+            "rounds": profile.http_rounds, "auto_precision": auto.precision, "auto_reason": auto.reason,
+            "cpu_flags": flag_summary(flags), "load_avg_before": round(load_before, 2),
+            "load_avg_after": round(os.getloadavg()[0], 2), "rows": rows}
