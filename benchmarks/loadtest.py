@@ -142,6 +142,7 @@ def stop(proc: Any) -> None:
 
 
 HTTP_TASKS = ("fill-mask", "nsp", "sentiment")
+NOOP = "no-op gradio app (ceiling)"  # the same endpoints answering a constant: what gradio + the clients allow
 
 
 def http_compare(mlm: str, sentiment: str, sides: dict[str, dict[str, str]], tasks: Sequence[str] = HTTP_TASKS,
@@ -152,7 +153,8 @@ def http_compare(mlm: str, sentiment: str, sides: dict[str, dict[str, str]], tas
     Every server runs in its own process with the same weights; the same ``clients`` gradio_client threads
     (made once per server) call one task for ``seconds`` per slice, the servers in turn (plain, app, plain,
     app, ...) for ``rounds`` rounds, so machine noise hits every side alike. One row per task and side, with
-    req/s, p50/p95 latency and the ratio to the plain app in the same run.
+    req/s, p50/p95 latency, the ratio to the plain app in the same run, and CPU ms per request of the server
+    and of the clients; a no-op gradio app with the same endpoints is the ceiling the harness allows here.
     """
     from gradio_client import Client
 
@@ -163,9 +165,10 @@ def http_compare(mlm: str, sentiment: str, sides: dict[str, dict[str, str]], tas
              "sentiment": ("/sentiment", [(t,) for t in SENTIMENT])}
     procs: dict[str, Any] = {}
     try:
-        ports = {label: _free_port() for label in ["plain", *sides]}
-        procs["plain"] = spawn(ports["plain"], {}, [sys.executable, "-m", "benchmarks.plainapp", "--mlm", mlm,
-                                                    "--sentiment", sentiment, "--port", str(ports["plain"])])
+        ports = {label: _free_port() for label in ["plain", *sides, NOOP]}
+        for label, extra in (("plain", []), (NOOP, ["--noop"])):
+            procs[label] = spawn(ports[label], {}, [sys.executable, "-m", "benchmarks.plainapp", "--mlm", mlm,
+                                                    "--sentiment", sentiment, "--port", str(ports[label]), *extra])
         for label, env in sides.items():
             procs[label] = spawn(ports[label], {"BERTDEMO_MLM_MODEL": mlm, "BERTDEMO_SENTIMENT_MODEL": sentiment,
                                                 "BERTDEMO_QUEUE_MAX_SIZE": str(max(64, 4 * clients)), **env})
@@ -182,22 +185,38 @@ def http_compare(mlm: str, sentiment: str, sides: dict[str, dict[str, str]], tas
         for task in tasks:
             api, inputs = calls[task]
             acc = {label: ([], [], [], 0.0) for label in urls}
+            cpu = {label: [0.0, 0.0] for label in urls}  # CPU seconds of (server, this client process)
             for _ in range(rounds):
                 for label in urls:
+                    before = (_cpu_s(procs[label].pid), _cpu_s(None))
                     ok, busy, other, elapsed = _drive(urls[label], clients, seconds, api, inputs, pools[label])
+                    cpu[label][0] += _cpu_s(procs[label].pid) - before[0]
+                    cpu[label][1] += _cpu_s(None) - before[1]
                     a = acc[label]
                     acc[label] = (a[0] + ok, a[1] + busy, a[2] + other, a[3] + elapsed)
             plain = _summary(*acc["plain"], clients)
             for label in urls:
                 summ = _summary(*acc[label], clients)
                 ratio = summ["req_per_s"] / plain["req_per_s"] if plain["req_per_s"] else None
-                rows.append({"task": task, "side": label, **summ, "ratio_vs_plain": None if ratio is None else round(ratio, 2)})
+                n = max(1, summ["ok"])
+                rows.append({"task": task, "side": label, **summ, "ratio_vs_plain": None if ratio is None else round(ratio, 2),
+                             "server_cpu_ms_per_req": round(1000 * cpu[label][0] / n, 1),
+                             "client_cpu_ms_per_req": round(1000 * cpu[label][1] / n, 1)})
                 log(f"  http {task:<9} {label:<24} {summ['req_per_s']:>7} req/s  p95 {summ['p95_ms']} ms  "
-                    f"errors {summ['errors']} busy {summ['busy']}  x{rows[-1]['ratio_vs_plain']}")
+                    f"errors {summ['errors']} busy {summ['busy']}  x{rows[-1]['ratio_vs_plain']}  CPU ms/req server "
+                    f"{rows[-1]['server_cpu_ms_per_req']} client {rows[-1]['client_cpu_ms_per_req']}")
         return rows
     finally:
         for proc in procs.values():
             stop(proc)
+
+
+def _cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of process ``pid`` (``None``: this one, all its threads)."""
+    import psutil
+
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
 
 
 def _server_rss_mb(proc: Any) -> float:

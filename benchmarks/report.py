@@ -42,7 +42,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         if h["shape"] != large:
             continue
         for r in h["rows"]:
-            if r["side"] == "plain":
+            if r["side"] == "plain" or r["side"].startswith("no-op"):  # the references, not the app
                 continue
             bf16 = "bf16" in r["side"]
             need = 4.0 if bf16 else 2.5
@@ -130,10 +130,12 @@ def render(results: dict[str, Any]) -> str:
         lines += ["", f"End to end over HTTP ({h['shape']}): {h['clients']} gradio_client threads, {h['rounds']} x "
                   f"{h['slice_s']:g} s per side and task, sides alternating; auto -> {h['auto_precision']} ({h['auto_reason']}); "
                   f"CPU {h['cpu_flags']}; load average {h['load_avg_before']} before, {h['load_avg_after']} after",
-                  "| task | server | req/s | p50 / p95 ms | errors | busy | vs plain |", "|---|---|---:|---:|---:|---:|---:|"]
+                  "| task | server | req/s | p50 / p95 ms | errors | busy | vs plain | CPU ms / request: server, clients |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]
         for r in h["rows"]:
             lines.append(f"| {r['task']} | {r['side']} | {_f(r['req_per_s'], 2)} | {_f(r['p50_ms'])} / {_f(r['p95_ms'])} | "
-                         f"{r['errors']} | {r['busy']} | **{_f(r['ratio_vs_plain'], 2)}x** |")
+                         f"{r['errors']} | {r['busy']} | **{_f(r['ratio_vs_plain'], 2)}x** | "
+                         f"{_f(r.get('server_cpu_ms_per_req'))}, {_f(r.get('client_cpu_ms_per_req'))} |")
     lines += ["", "Targets", "| target | value | met |", "|---|---|---|"]
     for t in results["targets"]:
         lines.append(f"| {t['target']} | {t['value']} | {_f(t['met'])} |")
