@@ -8,7 +8,7 @@ One run measures, prints a table and writes ``benchmarks/results.json``:
    request at a time), on the bundled shape and the bert-base shape. Baseline and bertdemo run in
    alternating slices (ABAB...) so machine noise hits both alike; ratio = bertdemo / baseline.
 2. **what pays** - service variants on the large shape at 16 clients (micro-batching off, wait
-   times, int8, one thread), and int8's top-1 agreement with fp32.
+   times, int8, bf16), and int8's and bf16's top-1 agreement with fp32.
 3. **audit** - CrowS-Pairs-style pseudo-log-likelihood of N sentence pairs: the service's batched
    ``token_logprobs`` vs the straightforward loop (one forward per masked copy); scores must agree
    to 1e-4 (the command exits 1 if they do not).
@@ -72,13 +72,15 @@ def run_bench(profile: Profile, cache: Path, log: Callable[[str], None],
         large = k == len(shapes) - 1
         log(f"shape {shape.label}: loading baseline and service")
         base = Baseline(shape)
-        svc = make_service(shape)
+        svc = make_service(shape, precision="fp32")  # explicit: "auto" would pick bf16 for qualified weights
         svc.warm_up()
         results["serving"] += bench_serving(shape, profile, base, svc, log)
         int8 = make_service(shape, precision="int8")
+        bf16 = make_service(shape, precision="bf16")
         results["agreement"].append(bench_agreement(shape, profile, svc, int8))
+        results["agreement"].append(bench_agreement(shape, profile, svc, bf16, "bf16"))
         results["audit"].append(bench_audit(shape, profile.audit_pairs.get(shape.label, 4), svc, base, log))
-        results["pays"] += bench_pays(shape, profile, base, svc, int8, log)
+        results["pays"] += bench_pays(shape, profile, base, svc, int8, log, bf16)
         if large:
             lim = bench_limit(shape, profile, svc, log)
             row = next(r for r in results["serving"] if r["shape"] == shape.label and r["task"] == "fill-mask"
@@ -93,6 +95,7 @@ def run_bench(profile: Profile, cache: Path, log: Callable[[str], None],
             results["limit"] = lim
         _free(svc)
         _free(int8)
+        _free(bf16)
         base.close()
         del base
         gc.collect()

@@ -147,7 +147,7 @@ NOOP = "no-op gradio app (ceiling)"  # the same endpoints answering a constant: 
 
 def http_compare(mlm: str, sentiment: str, sides: dict[str, dict[str, str]], tasks: Sequence[str] = HTTP_TASKS,
                  clients: int = 16, seconds: float = 10.0, rounds: int = 2,
-                 log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+                 log: Callable[[str], None] = print, ceiling: bool = True) -> list[dict[str, Any]]:
     """The plain pipeline app vs bertdemo's app (one per entry of ``sides``: label -> extra BERTDEMO_* env), over HTTP.
 
     Every server runs in its own process with the same weights; the same ``clients`` gradio_client threads
@@ -165,8 +165,8 @@ def http_compare(mlm: str, sentiment: str, sides: dict[str, dict[str, str]], tas
              "sentiment": ("/sentiment", [(t,) for t in SENTIMENT])}
     procs: dict[str, Any] = {}
     try:
-        ports = {label: _free_port() for label in ["plain", *sides, NOOP]}
-        for label, extra in (("plain", []), (NOOP, ["--noop"])):
+        ports = {label: _free_port() for label in ["plain", *sides, *([NOOP] if ceiling else [])]}
+        for label, extra in (("plain", []), *([(NOOP, ["--noop"])] if ceiling else [])):
             procs[label] = spawn(ports[label], {}, [sys.executable, "-m", "benchmarks.plainapp", "--mlm", mlm,
                                                     "--sentiment", sentiment, "--port", str(ports[label]), *extra])
         for label, env in sides.items():

@@ -84,12 +84,14 @@ def render(results: dict[str, Any]) -> str:
             lines.append(f"| {r['shape']} | {r['clients']} | {r['variant']} | {_f(r['req_per_s'])} | "
                          f"{_f(r['ratio_vs_baseline'], 2)}x | {_f(r['p50_ms'])} / {_f(r['p95_ms'])} | {_f(r['mean_batch'])} |")
     if results.get("agreement"):
-        lines += ["", "int8 vs fp32 top-1 agreement (int8 may become the default only at >= 99%)",
-                  "| shape | weights | fill-mask | NSP | sentiment | eligible |", "|---|---|---:|---:|---:|---|"]
+        lines += ["", "int8 and bf16 vs fp32 top-1 agreement on the bench's sentences (a default needs >= 99%; bf16's "
+                  "qualification on held-out text is bertdemo qualify-precision's)",
+                  "| shape | weights | precision | fill-mask | NSP | sentiment | >= 99 % |", "|---|---|---|---:|---:|---:|---|"]
         for a in results["agreement"]:
-            lines.append(f"| {a['shape']} | {a['weights']} | {_pct(a['fill_mask_top1'])} ({a['fill_mask_probes']}) | "
+            lines.append(f"| {a['shape']} | {a['weights']} | {a.get('precision', 'int8')} | "
+                         f"{_pct(a['fill_mask_top1'])} ({a['fill_mask_probes']}) | "
                          f"{_pct(a['nsp_top1'])} ({a['nsp_pairs']}) | {_pct(a['sentiment_top1'])} ({a['sentiment_texts']}) | "
-                         f"{_f(a['int8_eligible_as_default'])} |")
+                         f"{_f(a.get('eligible_as_default', a.get('int8_eligible_as_default')))} |")
     if results["audit"]:
         lines += ["", "Audit: CrowS-Pairs-style PLL (shared tokens of each pair), batched service vs one forward per masked copy",
                   "| shape | pairs | masked copies | loop s | batched s | speedup | max abs diff | identical (1e-4) |",
@@ -107,11 +109,14 @@ def render(results: dict[str, Any]) -> str:
     if lim:
         lines += ["", f"The limit: {lim['shape']} encoder forward, batch {lim['batch']} x {lim['tokens']} tokens "
                   f"({lim['forward_gflop']} GFLOP analytic) vs torch.mm 2048x2048 fp32",
-                  "| threads | matmul GFLOP/s | forward fp32 ms | forward GFLOP/s | of matmul | int8 ms | int8 speedup |",
-                  "|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| threads | matmul GFLOP/s | forward fp32 ms | forward GFLOP/s | of matmul | int8 ms | int8 speedup | "
+                  "matmul bf16 GFLOP/s | bf16 ms | bf16 speedup |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for n, r in lim["threads"].items():
             lines.append(f"| {n} | {r['matmul_gflops']} | {r['forward_fp32_ms']} | {r['forward_fp32_gflops']} | "
-                         f"{r['forward_fp32_fraction_of_matmul']:.0%} | {r['forward_int8_ms']} | {r['int8_speedup']}x |")
+                         f"{r['forward_fp32_fraction_of_matmul']:.0%} | {r['forward_int8_ms']} | {r['int8_speedup']}x | "
+                         f"{r.get('matmul_bf16_gflops', '-')} | {r.get('forward_bf16_ms', '-')} | "
+                         f"{r.get('bf16_speedup', '-')}x |")
         if lim.get("best_matmul_gflops"):
             lines.append(f"Best of the thread settings: forward {lim['best_forward_fp32_gflops']} GFLOP/s vs matmul "
                          f"{lim['best_matmul_gflops']} GFLOP/s = {lim['forward_fraction_of_best_matmul']:.0%} of the limit.")

@@ -58,7 +58,7 @@ def bench_serving(shape: Shape, profile: Profile, base: Baseline, svc: Any, log:
 
 
 def bench_pays(shape: Shape, profile: Profile, base: Baseline, svc: Any, int8: Any,
-               log: Callable[[str], None]) -> list[dict]:
+               log: Callable[[str], None], bf16: Any = None) -> list[dict]:
     """Service variants on fill-mask at 16 and 1 clients, interleaved round-robin."""
     import torch
 
@@ -72,6 +72,7 @@ def bench_pays(shape: Shape, profile: Profile, base: Baseline, svc: Any, int8: A
         ("old policy: always wait 2 ms", make_service(shape, svc, alwayswait_batcher_class()), threads),
         ("int8 dynamic quantization", int8, threads),
         ("int8 + always wait", make_service(shape, int8, alwayswait_batcher_class(), precision="int8"), threads),
+        *([("bf16 (bf16 encoder, fp32 heads)", bf16, threads)] if bf16 is not None else []),
     ]
     rows = []
     for clients in (16, 1):
@@ -113,8 +114,8 @@ def _probes(tok: Any, n: int) -> list[str]:
     return out[:n]
 
 
-def bench_agreement(shape: Shape, profile: Profile, svc: Any, int8: Any) -> dict[str, Any]:
-    """Top-1 agreement of int8 with fp32: fill-mask probes, NSP pairs, sentiment labels."""
+def bench_agreement(shape: Shape, profile: Profile, svc: Any, int8: Any, precision: str = "int8") -> dict[str, Any]:
+    """Top-1 agreement of ``int8`` (a service in ``precision``) with fp32: fill-mask probes, NSP pairs, sentiment labels."""
     tok = svc.mlm.tokenizer
     probes = _probes(tok, profile.agreement_probes)
     a = [int(d.argmax()) for d in svc.mask_distributions(probes)]
@@ -133,7 +134,7 @@ def bench_agreement(shape: Shape, profile: Profile, svc: Any, int8: Any) -> dict
     return {"shape": shape.label, "weights": "random" if "random" in shape.source or "stand-in" in shape.source else "trained",
             "fill_mask_top1": fill, "fill_mask_probes": len(probes), "nsp_top1": agree(nsp_a, nsp_b),
             "nsp_pairs": len(nsp_texts), "sentiment_top1": agree(sa, sb), "sentiment_texts": len(sent_texts),
-            "int8_eligible_as_default": bool(fill and fill >= 0.99 and (agree(sa, sb) or 0) >= 0.99)}
+            "precision": precision, "eligible_as_default": bool(fill and fill >= 0.99 and (agree(sa, sb) or 0) >= 0.99)}
 
 
 def loop_token_logprobs(model: Any, ids_list: Sequence[Sequence[int]], positions_list: Sequence[Sequence[int]],
@@ -240,12 +241,12 @@ def bench_http(shape: Shape, profile: Profile, log: Callable[[str], None]) -> di
     flags = cpu_flags()
     auto = decide_precision("auto", "cpu", "pretraining", weights_sha256(Path(shape.mlm)), flags, read_qualification())
     sides = {f"bertdemo auto ({auto.precision})": {}}
-    if native_bf16(flags):
+    if native_bf16(flags) and profile.http_references:
         other = "fp32" if auto.precision == "bf16" else "bf16"
         sides[f"bertdemo {other} (forced)"] = {"BERTDEMO_PRECISION": other}
     load_before = os.getloadavg()[0]
     rows = http_compare(shape.mlm, shape.clf, sides, profile.http_tasks, profile.http_clients,
-                        profile.http_seconds[shape.label], profile.http_rounds, log)
+                        profile.http_seconds[shape.label], profile.http_rounds, log, profile.http_references)
     return {"shape": shape.label, "clients": profile.http_clients, "slice_s": profile.http_seconds[shape.label],
             "rounds": profile.http_rounds, "auto_precision": auto.precision, "auto_reason": auto.reason,
             "cpu_flags": flag_summary(flags), "load_avg_before": round(load_before, 2),
