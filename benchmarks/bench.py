@@ -49,7 +49,8 @@ from bertdemo.config import PROJECT_ROOT
 # ---- command ----------------------------------------------------------------------------------
 def run_bench(profile: Profile, cache: Path, log: Callable[[str], None],
               command: str = "python -m benchmarks.bench", only: str = "") -> dict[str, Any]:
-    """Every section (``only="http"``: just the end-to-end HTTP comparison) on ``profile``'s shapes."""
+    """Every section on ``profile``'s shapes; ``only="http"``: just the end-to-end HTTP comparison,
+    ``only="inprocess"``: everything but it."""
     import torch
     import transformers
 
@@ -103,7 +104,7 @@ def run_bench(profile: Profile, cache: Path, log: Callable[[str], None],
         runs = profile.startup_runs.get(shape.label, 0)
         if runs:
             results["startup"].append(bench_startup(shape, runs, log))
-    for shape in shapes:  # servers in their own processes: after this process's models are released
+    for shape in shapes if only != "inprocess" else []:  # servers in their own processes, after ours are freed
         if shape.label in profile.http_seconds:
             log(f"shape {shape.label}: end to end over HTTP, the app vs the plain pipeline app")
             results["http"].append(bench_http(shape, profile, log))
@@ -139,7 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", default="benchmarks/results.json", help="where to write the JSON results")
     p.add_argument("--json", action="store_true", help="print the JSON results instead of the table")
     p.add_argument("--cache-dir", help="where generated benchmark checkpoints are kept (default .cache/bench)")
-    p.add_argument("--only", choices=["http"], help="run one section: http = the app vs the plain app over HTTP")
+    p.add_argument("--only", choices=["http", "inprocess"],
+                   help="http: only the app vs the plain app over HTTP; inprocess: every section but that one")
     args = p.parse_args(argv)
     profile = QUICK if args.quick else FULL
     cache = Path(args.cache_dir) if args.cache_dir else PROJECT_ROOT / ".cache" / "bench"
