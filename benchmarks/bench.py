@@ -54,14 +54,14 @@ def run_bench(profile: Profile, cache: Path, log: Callable[[str], None],
     import torch
     import transformers
 
-    from bertdemo.precision import cpu_flags, flag_summary
+    from bertdemo.precision import cpu_flags, cpu_name, flag_summary
 
     t_start = time.perf_counter()
     log(f"benchmarks.bench ({profile.name}): preparing checkpoints under {cache}")
     shapes = prepare_shapes(profile, cache)
     results: dict[str, Any] = {
         "meta": {"profile": profile.name, "date": time.strftime("%Y-%m-%d %H:%M %Z"), "command": command,
-                 "machine": f"{platform.machine()} {_cpu_name()}, {os.cpu_count()} logical CPUs, "
+                 "machine": f"{platform.machine()} {cpu_name()}, {os.cpu_count()} logical CPUs, "
                             f"{_mem_gb()} GB RAM, {platform.system()} {platform.release()}",
                  "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
                  "torch_threads": torch.get_num_threads(), "slice_s": profile.slice_s, "rounds": profile.rounds,
@@ -111,16 +111,6 @@ def run_bench(profile: Profile, cache: Path, log: Callable[[str], None],
     results["targets"] = targets(results)
     results["meta"]["bench_seconds"] = round(time.perf_counter() - t_start, 1)
     return results
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _mem_gb() -> str:

@@ -66,6 +66,19 @@ def cpu_flags() -> dict[str, bool]:
     return out
 
 
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), recorded beside every figure measured on it."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def native_bf16(flags: dict[str, bool]) -> bool:
     """True if the CPU computes bf16 dot products natively (``amx_bf16`` or ``avx512_bf16``)."""
     return any(flags.get(name, False) for name in BF16_MATRIX_FLAGS)

@@ -184,7 +184,7 @@ def qualify(settings: Any, build_cache: Path, n_fill: int, n_nsp: int, n_sent: i
             "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "rule": {"min_agreement": prec.MIN_AGREEMENT, "max_flip_margin": prec.MAX_FLIP_MARGIN},
             "bf16_mode": "CPU: bf16 embeddings + encoder weights, fp32 pooler/heads and softmax (bertdemo.models.to_cpu_bf16)",
-            "machine": {"cpu": _cpu_name(), "flags": flags, "flag_summary": prec.flag_summary(flags),
+            "machine": {"cpu": prec.cpu_name(), "flags": flags, "flag_summary": prec.flag_summary(flags),
                         "logical_cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                         "torch": torch.__version__, "transformers": transformers.__version__,
                         "python": platform.python_version()},
@@ -208,16 +208,6 @@ def _shown_path(name: str) -> str:
         return str(Path(name).resolve().relative_to(PROJECT_ROOT))
     except ValueError:
         return name
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _run(args: argparse.Namespace) -> int:
