@@ -70,12 +70,16 @@ class Settings:
     log_user_text: bool = False  # privacy: user text is never logged unless the operator opts in
     max_upload_bytes: int = 5_000_000
     max_upload_rows: int = 20_000  # the one row limit of an uploaded CSV (scored in chunks of max_batch_texts)
+    max_request_bytes: int = 8_000_000  # any HTTP request body over this is refused (413) before it is read
+    file_ttl_s: int = 3600  # uploads/results of callers that never close a page are deleted this long after writing
+    attribution_concurrency: int = 1  # attribution (Explain) computations at once, all endpoints together
     # Audits in the app (tab, chat /audit, API), checked before an audit is queued:
     audit_max_group_columns: int = 20  # group columns one audit of a visitor's CSV may compare
     audit_max_work: int = 10_000  # work units: sample size per benchmark check + rows x group columns
     audit_max_waiting: int = 4  # audits waiting for their turn, all visitors together (one runs at a time)
     audit_per_address: int = 1  # audits waiting or running per client address; 0 = no per-address limit
     monitoring: bool = False  # gradio's /monitoring pages (their summary would be public)
+    mcp: bool = False  # serve the agents' tools over MCP at /gradio_api/mcp/ (bertdemo.ui.tools)
     host: str = "127.0.0.1"
     port: int = 7860
     queue_concurrency: int = 2  # requests run at once per event (attention, explain, CSV, chat, ranking...)
@@ -85,6 +89,10 @@ class Settings:
     queue_max_size: int = 64
     output_dir: str = ""  # where the app writes reports for download; "" = a private temp dir
     audit_baseline: str = ""  # a report.json the Bias audit tab compares with by default ("" = none)
+    # Compare models: a second checkpoint per kind, shown beside the first ("" = the Compare tab is hidden)
+    compare_mlm_model: str = ""  # a second masked LM (+ next-sentence head), beside mlm_model
+    compare_sentiment_model: str = ""  # a second classifier, beside sentiment_model
+    audit_reports: str = ""  # folder of `bertdemo audit --out` reports; a model's numbers come from the one of its weights
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with the given fields changed; ``None`` values are ignored (unset CLI flags)."""
@@ -96,7 +104,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "int8", "fp16")
 # field name -> environment variable; one table, so the README and --help can list them.
 ENV_VARS: dict[str, str] = {f.name: f"BERTDEMO_{f.name.upper()}" for f in dataclasses.fields(Settings)}
 # Gradio's own names, read when the BERTDEMO_* one is unset: Gradio users and Spaces set these.
-GRADIO_ENV_VARS: dict[str, str] = {"host": "GRADIO_SERVER_NAME", "port": "GRADIO_SERVER_PORT"}
+GRADIO_ENV_VARS: dict[str, str] = {"host": "GRADIO_SERVER_NAME", "port": "GRADIO_SERVER_PORT", "mcp": "GRADIO_MCP_SERVER"}
 
 
 def _coerce(value: str, kind: Any) -> Any:
@@ -141,9 +149,13 @@ def validate_settings(s: Settings) -> None:
         raise InputError("must be one of " + ", ".join(PRECISIONS), field="precision")
     for name in ("batch_size", "max_masks", "max_top_k", "max_candidates", "max_chars",
                  "max_batch_texts", "queue_concurrency", "fast_concurrency", "queue_max_size", "max_upload_rows",
-                 "max_upload_bytes", "audit_max_group_columns", "audit_max_work", "audit_max_waiting"):
+                 "max_upload_bytes", "audit_max_group_columns", "audit_max_work", "audit_max_waiting",
+                 "file_ttl_s", "attribution_concurrency"):
         if getattr(s, name) < 1:
             raise InputError("must be at least 1", field=name)
+    if s.max_request_bytes <= s.max_upload_bytes:
+        raise InputError(f"must be larger than max_upload_bytes ({s.max_upload_bytes}): an upload is one request",
+                         field="max_request_bytes")
     if s.attention_max_tokens < 3:
         raise InputError("must be at least 3 ([CLS], one token, [SEP])", field="attention_max_tokens")
     if s.audit_per_address < 0:
@@ -152,5 +164,7 @@ def validate_settings(s: Settings) -> None:
         raise InputError("must be 0 (default) or a positive number", field="num_threads")
     if s.micro_batch_wait_ms < 0:
         raise InputError("must be >= 0", field="micro_batch_wait_ms")
+    if s.audit_reports and not Path(s.audit_reports).expanduser().is_dir():
+        raise InputError("must be a folder of audit reports (what `bertdemo audit --out` writes)", field="audit_reports")
 
 

@@ -71,6 +71,11 @@ def _looks_like_path(source: str) -> bool:
     return source.startswith((".", "/", "~")) or Path(source).expanduser().exists() or "\\" in source
 
 
+def model_label(source: str) -> str:
+    """What visitors see for a checkpoint: a local folder's name (never its path), or the hub id."""
+    return Path(source).expanduser().name if _looks_like_path(source) else source
+
+
 def _check_local_folder(path: Path, expected: str) -> None:
     if not path.exists():
         raise ModelLoadError(f"model folder not found: {path} (expected {expected})")

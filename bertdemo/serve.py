@@ -20,6 +20,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--fast-concurrency", type=int, help="requests run at once by fill mask, next sentence and sentiment, "
                                                         f"batched together [{ENV_VARS['fast_concurrency']}]")
     p.add_argument("--queue-max-size", type=int, help=f"waiting requests before 'busy' [{ENV_VARS['queue_max_size']}]")
+    p.add_argument("--mcp", action="store_true", default=None,
+                   help=f"also serve the tools for agents over MCP at /gradio_api/mcp/ [{ENV_VARS['mcp']}, GRADIO_MCP_SERVER]")
     p.add_argument("--share", action="store_true",
                    help="refused: a public gradio.live tunnel sends traffic through a third party; deploy a Space instead")
     add_model_flags(p)
@@ -33,6 +35,7 @@ def settings_for(args: argparse.Namespace) -> Any:
         host=getattr(args, "host", None), port=getattr(args, "port", None),
         queue_concurrency=getattr(args, "queue_concurrency", None), queue_max_size=getattr(args, "queue_max_size", None),
         fast_concurrency=getattr(args, "fast_concurrency", None),
+        mcp=getattr(args, "mcp", None),
     )
     validate_settings(settings)
     if not 0 < settings.port < 65536:
@@ -50,7 +53,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     demo = build_app(settings)
     kwargs = launch_kwargs(settings)
-    print(f"bertdemo: models loaded in {time.perf_counter() - started:.1f}s; serving on "
-          f"http://{kwargs['server_name']}:{kwargs['server_port']}/", flush=True)
+    url = f"http://{kwargs['server_name']}:{kwargs['server_port']}/"
+    print(f"bertdemo: models loaded in {time.perf_counter() - started:.1f}s; serving on {url}"
+          + (f" (MCP: {url}gradio_api/mcp/)" if settings.mcp else ""), flush=True)
     demo.launch(**kwargs)
     return 0

@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 
 from bertdemo.batching import Encoded, MicroBatcher, run_batched
 from bertdemo.config import Settings, load_settings
-from bertdemo.models import KIND_CLASSIFIER, KIND_PRETRAINING, LoadedModel, load_for_settings
+from bertdemo.errors import InputError
+from bertdemo.models import KIND_CLASSIFIER, KIND_PRETRAINING, LoadedModel, load_for_settings, model_label
 from bertdemo.tasks import attention, attribution, fill_mask, next_sentence, pll, sentiment
 from bertdemo.tasks.base import Task
 from bertdemo.textcheck import clean_text
@@ -106,6 +107,10 @@ class ModelService:
         self._models: dict[str, LoadedModel] = {}
         self._batchers: dict[str, MicroBatcher] = {}
         self._batch_stats: dict[str, BatchStats] = {}
+        # Attributions hold a forward and backward pass per step over texts up to max_chars: one shared
+        # limit for every face (tab, chat, API), so concurrent visitors queue instead of multiplying memory.
+        self._attribution_slots = threading.BoundedSemaphore(self.settings.attribution_concurrency)
+        self._second: ModelService | None = None  # answers with the compare models (see ``for_model``)
         if self.settings.num_threads:
             import torch
 
@@ -137,11 +142,15 @@ class ModelService:
         return sentiment.labels_of(self.classifier.model.config)
 
     def warm_up(self, mlm: bool = True, classifier: bool = True) -> None:
-        """Load models now (at server start-up) so no visitor waits for it."""
+        """Load models now (at server start-up) so no visitor waits for it, the compare models too."""
         if mlm:
             self.fill_mask(f"hello {self.mlm.tokenizer.mask_token}.", top_k=1)
         if classifier:
             self.sentiment(["hello"])
+        second = self.second()
+        if second is not None:
+            second.warm_up(mlm=mlm and bool(self.settings.compare_mlm_model),
+                           classifier=classifier and bool(self.settings.compare_sentiment_model))
 
     def close(self) -> None:
         """Stop the batching threads and drop the models, so their memory can be freed."""
@@ -150,6 +159,61 @@ class ModelService:
                 batcher.close()
             self._batchers.clear()
             self._models = {}
+            second, self._second = self._second, None
+        if second is not None:
+            second.close()
+
+    # ---- a second model per kind (the Compare tab, chat /compare) ------------------------------
+    def compare_source(self, kind: str) -> str:
+        """The operator's second checkpoint of ``kind`` ("" when none is configured)."""
+        s = self.settings
+        return s.compare_mlm_model if kind == KIND_PRETRAINING else s.compare_sentiment_model
+
+    def second(self) -> ModelService | None:
+        """The service that answers with the compare models (``None`` when none is configured).
+
+        Made like this one (same loader, batching and observers) from the same settings with the
+        compare sources in place of the main ones; a kind without a compare model is this service's
+        own model, never loaded twice.
+        """
+        if not (self.compare_source(KIND_PRETRAINING) or self.compare_source(KIND_CLASSIFIER)):
+            return None
+        with self._lock:
+            if self._second is None:
+                def loader(kind: str, settings: Settings) -> LoadedModel:
+                    return self.loader(kind, settings) if self.compare_source(kind) else self.model(kind)
+
+                s = self.settings
+                settings = s.replace(mlm_model=s.compare_mlm_model or s.mlm_model,
+                                     sentiment_model=s.compare_sentiment_model or s.sentiment_model,
+                                     compare_mlm_model="", compare_sentiment_model="")
+                self._second = ModelService(settings, loader=loader, batcher_factory=self.batcher_factory,
+                                            observers=self.observers)
+                self._second._attribution_slots = self._attribution_slots  # one limit for both
+            return self._second
+
+    def model_names(self, kind: str) -> list[str]:
+        """The names a visitor may choose for ``kind``: the main model's, then the compare model's.
+
+        Names are folder names or hub ids (never a path); the second gets " (compare)" when both are alike.
+        """
+        main = model_label(self.settings.mlm_model if kind == KIND_PRETRAINING else self.settings.sentiment_model)
+        source = self.compare_source(kind)
+        if not source:
+            return [main]
+        other = model_label(source)
+        return [main, other if other != main else f"{other} (compare)"]
+
+    def for_model(self, kind: str, name: Any) -> ModelService:
+        """The service answering with the ``kind`` model called ``name``; any other name (a path) is refused."""
+        names = self.model_names(kind)
+        if name not in names:
+            raise InputError("must be one of the models this server offers: " + ", ".join(names), field="model")
+        if name == names[0]:
+            return self
+        second = self.second()
+        assert second is not None  # a second name exists only with a compare source
+        return second
 
     def batch_stats(self) -> dict[str, BatchStats]:
         """Per micro-batcher (``pretraining:mlm_log_probs`` = fill mask, ``pretraining:nsp_probs`` = next sentence,
@@ -237,10 +301,11 @@ class ModelService:
 
     def explain_sentiment(self, text: Any, method: str = "integrated_gradients", steps: int = 16) -> attribution.Explanation:
         """The sentiment of ``text`` with per-word attributions toward the predicted label."""
-        try:
-            return self.run(EXPLAIN, text, method=method, steps=steps)
-        finally:
-            release_memory()  # the backward passes leave freed arenas glibc would otherwise keep
+        with self._attribution_slots:
+            try:
+                return self.run(EXPLAIN, text, method=method, steps=steps)
+            finally:
+                release_memory()  # the backward passes leave freed arenas glibc would otherwise keep
 
     def token_logprobs(self, ids_list: Sequence[Sequence[int]], positions_list: Sequence[Sequence[int]],
                        progress: Progress | None = None) -> list[list[float]]:

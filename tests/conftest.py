@@ -53,6 +53,22 @@ def tiny_clf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def other_mlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second tiny masked LM with the same vocabulary, untrained (other answers: the Compare models view)."""
+    from benchmarks.modelfactory import make_checkpoint
+
+    return make_checkpoint(tmp_path_factory.mktemp("other") / "other-mlm", "pretraining", "tiny", WORDS, seed=5)
+
+
+@pytest.fixture(scope="session")
+def other_clf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second tiny classifier with the same vocabulary, untrained."""
+    from benchmarks.modelfactory import make_checkpoint
+
+    return make_checkpoint(tmp_path_factory.mktemp("other") / "other-clf", "classifier", "tiny", WORDS, seed=6)
+
+
+@pytest.fixture(scope="session")
 def settings(tiny_mlm_dir: Path, tiny_clf_dir: Path):
     from bertdemo.config import load_settings
 

@@ -88,6 +88,7 @@ def test_view_api_lists_named_endpoints(client: Client) -> None:
     info = client.view_api(print_info=False, return_format="dict")
     named = set(info["named_endpoints"])
     assert named >= ENDPOINTS, ENDPOINTS - named
+    assert "/compare_models" not in named  # no second model configured: no Compare models endpoint
     assert not {n for n in named if "lambda" in n or "label_visibility" in n or "swap" in n}, named
 
 
@@ -454,6 +455,9 @@ class SlowService:
 
     def describe(self) -> dict[str, Any]:
         return {"settings": {}, "loaded": {}}
+
+    def model_names(self, kind: str) -> list[str]:
+        return ["slow"]  # one model per kind: no Compare models tab
 
     def fill_mask(self, text: str, top_k: int = 5, targets: Any = None) -> Any:
         from bertdemo.tasks.fill_mask import Candidate, FillMaskResult

@@ -227,12 +227,18 @@ def test_chat_audit_runs_in_the_audit_queue_only_when_asked(page: Any, app_url: 
         deps = json.loads(resp.read())["dependencies"]
     audit_fn = next(d["id"] for d in deps if d.get("api_name") == "chat_audit")
     joined: list[int] = []
+    failed: list[str] = []
 
     def on_request(req: Any) -> None:
         if req.url.split("?")[0].endswith("/queue/join") and req.post_data:
             joined.append(json.loads(req.post_data).get("fn_index"))
 
+    def on_response(resp: Any) -> None:
+        if resp.status >= 500:
+            failed.append(f"{resp.status} {resp.url}")
+
     page.on("request", on_request)
+    page.on("response", on_response)
     try:
         open_tab(page, "Chat")
         page.locator("#chat-clear").click()
@@ -241,15 +247,18 @@ def test_chat_audit_runs_in_the_audit_queue_only_when_asked(page: Any, app_url: 
         wait_text(page, "chat-bot", r"Sentiment:")
         page.wait_for_timeout(1000)
         assert joined and audit_fn not in joined, joined
-        assert page.locator(".toast-body").count() == 0  # the step that stops the chain shows nothing
+        assert page.locator(".toast-body").count() == 0
+        assert not failed, failed  # a plain message makes no failing request (no error-raising gate step)
         box(page, "chat-input").fill("/audit")
         box(page, "chat-input").press("Enter")
         wait_text(page, "chat-bot", r"Verdict")
         assert joined.count(audit_fn) == 1, joined
         assert "Quick audit queued" not in page.locator("#chat-bot").inner_text()
         shot(page, "1b_chat_audit")
+        assert not failed, failed
     finally:
         page.remove_listener("request", on_request)
+        page.remove_listener("response", on_response)
 
 
 def test_framing_allowed_for_the_app_itself_only(page: Any, app_url: str) -> None:

@@ -265,9 +265,11 @@ EXPECTED_HEADERS = {
 
 
 def test_security_headers_on_pages_api_and_files(app: tuple[Any, str], client: Client, tmp_path: Path) -> None:
-    _, url = app
+    demo, url = app
     src = write_csv(tmp_path / "one.csv", [["text"], ["i loved this movie"]])
-    _, download, _ = client.predict(handle_file(src), api_name="/sentiment_csv")
+    _, local, _ = client.predict(handle_file(src), api_name="/sentiment_csv")
+    # gradio_client saved its own copy; the server's is the newest of that name in the app's cache
+    download = max(demo.bertdemo_context.files.cache.rglob(Path(local).name), key=lambda p: p.stat().st_mtime)
     for path in ("", "config", "gradio_api/info", "no-such-page", f"gradio_api/file={download}"):
         resp = httpx.get(url + path, timeout=30)
         for name, value in EXPECTED_HEADERS.items():
@@ -280,6 +282,49 @@ def test_monitoring_is_off(app: tuple[Any, str]) -> None:
     _, url = app
     for path in ("monitoring", "monitoring/summary"):
         assert httpx.get(url + path, timeout=30).status_code == 403, path
+
+
+# ---- request bodies ----------------------------------------------------------------------------------
+def _raw_post(url: str, path: str, head: list[str], chunks: Iterator[bytes]) -> tuple[int, float]:
+    """Send a request over a plain socket (so nothing waits for the whole body) and read the status.
+    Returns the status and how many seconds the answer took."""
+    import socket
+
+    host, port = url.split("//", 1)[1].rstrip("/").split(":")
+    t0 = time.time()
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall("\r\n".join([f"POST /{path} HTTP/1.1", f"Host: {host}:{port}", *head, "", ""]).encode())
+        try:
+            for chunk in chunks:
+                sock.sendall(chunk)
+        except OSError:  # the server answered and closed while we were still sending: what we want
+            pass
+        answer = sock.recv(4096).decode("latin-1")
+    return int(answer.split(" ", 2)[1]), time.time() - t0
+
+
+def test_huge_body_refused_before_it_is_read(app: tuple[Any, str]) -> None:
+    """A 200 MB JSON body (declared) gets 413 after the first megabyte; a body without a length is
+    cut off at the limit; a body under the limit is still served."""
+    demo, url = app
+    limit = demo.bertdemo_context.settings.max_request_bytes
+    declared = 200_000_000
+    status, seconds = _raw_post(url, "gradio_api/call/fill_mask",
+                                ["Content-Type: application/json", f"Content-Length: {declared}"],
+                                iter([b'{"data": ["' + b"a" * 1_000_000]))
+    assert status == 413 and seconds < 10
+
+    def chunked() -> Iterator[bytes]:
+        piece = b"a" * 500_000
+        for _ in range(limit // len(piece) + 4):
+            yield f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+        yield b"0\r\n\r\n"
+
+    status, _ = _raw_post(url, "gradio_api/call/fill_mask",
+                          ["Content-Type: application/json", "Transfer-Encoding: chunked"], chunked())
+    assert status == 413
+    ok = httpx.post(f"{url}gradio_api/call/fill_mask", json={"data": ["Paris is the [MASK] of France.", 5]}, timeout=30)
+    assert ok.status_code == 200
 
 
 # ---- logs ----------------------------------------------------------------------------------------

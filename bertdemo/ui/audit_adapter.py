@@ -1,6 +1,7 @@
 """Bridge between the Bias audit tab and :mod:`bertdemo.audit`: options in, summary/table/plot/files out.
 
-``run`` returns ``{"summary": markdown, "table": DataFrame, "plot": figure | None, "files": [paths]}``;
+``run`` returns ``{"summary": markdown, "table": DataFrame, "plot": figure | None, "files": [paths],
+"result": AuditResult}`` (``key_numbers(result)`` is the agents' tool's compact answer);
 the reports are written by the audit's own writer (:func:`bertdemo.audit.report.write_report`)
 into the session's folder.
 """
@@ -29,6 +30,13 @@ def available_checks() -> list[str]:
 
 def default_checks() -> list[str]:
     return list(runner.DEFAULT_CHECKS)
+
+
+def benchmark_checks() -> list[str]:
+    """The checks that need no uploaded file (what an agent's audit may ask for)."""
+    from bertdemo.audit.checks import REGISTRY
+
+    return [name for name, check in REGISTRY.items() if not check.uses_user_data]
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -102,6 +110,32 @@ def _table(result: Any) -> list[list[Any]]:
                          f"{_round(iv[0])} to {_round(iv[1])}" if iv and iv[0] is not None else "-",
                          f"<= {g.threshold:g}", c.outcome + (f": {c.note}" if c.note else "")])
     return rows
+
+
+GATE_KEYS = ("metric", "value", "interval", "comparison", "threshold", "outcome", "note")
+
+
+def key_numbers(result: Any, sample_size: int) -> dict[str, Any]:
+    """The verdict and every gate's numbers, compact (the audit tool's answer; the reports hold the rest)."""
+    checks: dict[str, Any] = {}
+    for name, check in result.checks.items():
+        if check.status == "not run":
+            continue
+        entry: dict[str, Any] = {"status": check.status}
+        if check.error:
+            entry["error"] = check.error
+        else:
+            entry["headline"] = headline(name, check.to_dict())
+        if check.sampling:
+            entry["items"] = check.sampling.get("used")
+        gates = [{k: v for k, v in g.to_dict().items() if k in GATE_KEYS} for g in check.gates]
+        for g in gates:
+            g["value"] = _round(g["value"])
+            g["interval"] = [_round(x) for x in g["interval"]] if g["interval"] else None
+        entry["gates"] = gates
+        checks[name] = entry
+    return {"verdict": result.verdict, "sample_size": sample_size, "checks": checks,
+            "regression": [c.to_dict() for c in result.regression] or None}
 
 
 def _plot(result: Any) -> Any:
@@ -215,7 +249,7 @@ def audit_work(names: list[str], limit: int, user_data: Any = None, sample_file:
     return work
 
 
-def prepare(settings: Any, checks: Any, limit: Any, upload: Any, group_cols: Any = None,
+def prepare(settings: Any, checks: Any, limit: Any, upload: Any = None, group_cols: Any = None,
             label_col: Any = None, sample_file: Any = False,
             baseline_upload: Any = None) -> tuple[runner.AuditOptions, list[str]]:
     """The audit's options (and the checks added because a CSV was uploaded), every input checked, and
@@ -265,4 +299,4 @@ def run(service: Any, checks: Any, limit: Any, upload: Any, out_dir: Path, progr
         summary = (f"_Your CSV was audited: the {', '.join(added)} check was added because you uploaded a file._\n\n"
                    + summary)
     return {"summary": summary, "table": pd.DataFrame(rows, columns=TABLE_HEADERS), "plot": _plot(result),
-            "files": _write_reports(result, out_dir)}
+            "files": _write_reports(result, out_dir), "result": result}

@@ -2,7 +2,8 @@
 
 Routing (see ``HELP``): a ``[MASK]`` -> fill mask; ``A || B`` or ``/nsp A || B`` -> next sentence;
 ``[MASK]`` on both sides of ``||`` -> both sentences filled and compared side by side;
-``/rank A || B1 | B2 | ...`` -> candidates ranked; ``/help``, a greeting or a question about the
+``/rank A || B1 | B2 | ...`` -> candidates ranked; ``/compare TEXT`` -> the same question to both
+configured models, routed by the text's shape like the rest; ``/help``, a greeting or a question about the
 app -> the help; ``/audit`` -> a quick audit; any other text -> sentiment with word attributions.
 Where a message could mean two things the answer starts with the route taken (``Route.note``), and
 text that does not look like English gets a plain warning before the answer. Answers use the same
@@ -15,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bertdemo import compare
 from bertdemo.errors import InputError
 from bertdemo.groupwords import swap_group_words
 from bertdemo.textcheck import english_only_warning
@@ -29,6 +31,8 @@ HELP = """**What I can do** (every answer comes from the loaded BERT models):
 - Any other text -> sentiment (label and probabilities) and the words that drove it.
 - `/audit` -> a quick bias audit with a downloadable report (the *Bias audit* tab has every option).
 - `/sentiment TEXT` -> sentiment even for a greeting or a question.
+- `/compare TEXT` -> the same question to two models side by side (a `[MASK]`: fill mask; `A || B`: next
+  sentence; other text: sentiment), where the operator has configured a second model.
 - `/help` (or hello, or "what can you do?") -> this list.
 
 The models read English only; other languages get an answer with a warning.
@@ -45,11 +49,12 @@ EMPTY_REPLY = "Type a sentence first, or `/help` to see what I can do."
 
 @dataclass
 class Route:
-    kind: str  # help | fill | fill_pair | nsp | rank | audit | sentiment
+    kind: str  # help | fill | fill_pair | nsp | rank | audit | sentiment | compare
     text: str = ""
     second: str = ""
     candidates: tuple[str, ...] = ()
     note: str = ""  # the route taken, said to the visitor when the message could mean something else
+    task: str = ""  # compare: which task both models answer (bertdemo.compare.TASKS)
 
 
 _MASK_RE = re.compile(r"\[\s*mask\s*\]|<\s*mask\s*>", re.IGNORECASE)
@@ -84,6 +89,13 @@ def route(message: Any) -> Route:
         return Route("help")
     if low == "/audit" or low.startswith("/audit "):
         return Route("audit")
+    if low.startswith("/compare"):
+        body = msg[len("/compare"):].strip()
+        if not body:
+            raise InputError("needs text after /compare: a sentence with [MASK], A || B, or any text", field="message")
+        if "||" in body:
+            return Route("compare", *_pair(body, ""), task=compare.NSP)
+        return Route("compare", body, task=compare.FILL if _MASK_RE.search(body) else compare.SENTIMENT)
     if low.startswith("/rank"):
         a, rest = _pair(msg[5:].strip(), "write /rank A || B1 | B2 | B3")
         return Route("rank", a, candidates=tuple(c.strip() for c in rest.split("|") if c.strip()))
@@ -155,10 +167,21 @@ def answer_sentiment(service: Any, text: str) -> str:
     return f"{fmt.sentiment_markdown(res)}\n\n{caveat}"
 
 
+def answer_compare(service: Any, task: str, text: str, second: str = "") -> str:
+    """``/compare``: both configured models side by side, or why not (and how the operator turns it on)."""
+    enabled = compare.tasks_enabled(service)
+    if not enabled:
+        return compare.ENABLE
+    if task not in enabled:
+        return (f"This server compares models on {', '.join(enabled)} only (the operator configured a second model "
+                f"for those); this message reads as {task}.")
+    return fmt.comparison_markdown(compare.compare(service, task, text, second))
+
+
 def warnings_for(r: Route) -> list[str]:
     """What to say before the answer: the route taken (when ambiguous), and a non-English warning."""
     out = [r.note] if r.note else []
-    if r.kind in {"fill", "fill_pair", "nsp", "rank", "sentiment"}:
+    if r.kind in {"fill", "fill_pair", "nsp", "rank", "sentiment", "compare"}:
         warning = english_only_warning(" ".join([r.text, r.second, *r.candidates]))
         if warning:
             out.append(f"**{warning}**")

@@ -12,14 +12,10 @@ app's own output directory.
 
 from __future__ import annotations
 
-import atexit
 import functools
-import hashlib
 import html
 import logging
 import math
-import shutil
-import tempfile
 import threading
 import uuid
 from collections import OrderedDict
@@ -32,6 +28,7 @@ import gradio as gr
 from bertdemo.config import Settings
 from bertdemo.csvfile import CsvData, read_csv
 from bertdemo.errors import BertDemoError, InputError
+from bertdemo.ui.files import FileKeeper
 from bertdemo.ui.format import esc
 
 log = logging.getLogger(__name__)
@@ -170,31 +167,21 @@ def upload_path(upload: Any, field: str) -> Path:
 class AppContext:
     """The service, the settings and the session file area every tab works with."""
 
-    def __init__(self, service: Any, settings: Settings, out_root: Path | None = None) -> None:
+    def __init__(self, service: Any, settings: Settings, files: FileKeeper | None = None) -> None:
         self.service = service
         self.settings = settings
-        if out_root is None and settings.output_dir:
-            out_root = Path(settings.output_dir)
-        elif out_root is None:  # a private temp dir, removed when the process exits
-            out_root = Path(tempfile.mkdtemp(prefix="bertdemo-app-"))
-            atexit.register(shutil.rmtree, out_root, ignore_errors=True)
-        out_root.mkdir(parents=True, exist_ok=True)
-        self.out_root = out_root.resolve()
-
-    def _key(self, session: Any) -> str:
-        return hashlib.sha256(str(session).encode()).hexdigest()[:16]
+        self.files = files or FileKeeper(settings.file_ttl_s, settings.output_dir)
+        self.out_root = self.files.out_root
 
     def session_dir(self, request: gr.Request | None) -> Path:
         """A fresh folder for one result, inside this session's folder (never a user-chosen path)."""
-        path = self.out_root / self._key(getattr(request, "session_hash", None) or "anonymous") / uuid.uuid4().hex[:12]
+        path = self.files.session_root(getattr(request, "session_hash", None)) / uuid.uuid4().hex[:12]
         path.mkdir(parents=True, exist_ok=True)
         return path
 
     def cleanup_session(self, request: gr.Request) -> None:
-        """Delete this session's files when the visitor leaves (``demo.unload``)."""
-        session = getattr(request, "session_hash", None)
-        if session:
-            shutil.rmtree(self.out_root / self._key(session), ignore_errors=True)
+        """Delete this session's files when the visitor leaves (``demo.unload``): :mod:`bertdemo.ui.files`."""
+        self.files.end_session(getattr(request, "session_hash", None))
 
     def read_upload(self, upload: Any, field: str = "file") -> CsvData:
         """An uploaded CSV, checked by the project's one CSV reader against the upload limits."""

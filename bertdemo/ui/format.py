@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from bertdemo.compare import FILL, NSP, Comparison, top_answer
 from bertdemo.tasks.attribution import Explanation
 from bertdemo.tasks.fill_mask import Candidate
 from bertdemo.tasks.next_sentence import NextSentenceResult, RankedCandidate
@@ -257,3 +258,55 @@ def attention_note(res: Any, layer: int, head: int) -> str:
             f"{pct(cls)} to [CLS], {pct(sep)} to [SEP] and {pct(max(0.0, 1 - cls - sep))} to the other tokens; "
             f"{pct(own)} is a token attending to itself. Over all layers and heads, {pct(float(everywhere))} goes to "
             "[CLS] or [SEP].")
+
+
+# ---- compare models ---------------------------------------------------------------------------
+COMPARE_TIME_NOTE = ("_Time: this one request on each model in turn (tokenizing, forward pass, result) on this "
+                     "server's hardware; it varies from request to request. Size: weights in memory as served._")
+
+
+def _compare_answer(task: str, res: Any) -> list[tuple[str, str]]:
+    """The rows of one model's answer: (row name, cell)."""
+    if task == FILL:
+        many = len(res.predictions) > 1
+        words = "<br>".join((f"#{m}: " if many else "") + candidates_line(preds)
+                            for m, preds in enumerate(res.predictions, 1))
+        return [("filled", esc(res.filled)), ("top words", words)]
+    if task == NSP:
+        return [("P(B follows A)", pct(res.is_next)), ("verdict", "follows" if res.follows else "does not follow")]
+    probs = ", ".join(f"{esc(k)} {pct(v)}" for k, v in sorted(res.scores.items(), key=lambda kv: -kv[1]))
+    return [("label", f"**{esc(res.label)}**"), ("probabilities", probs)]
+
+
+def _audit_cell(audit: Any) -> str:
+    if audit is None:
+        return "no audit report of these weights"
+    lines = [f"**{esc(audit.verdict)}** ({code(audit.report)}, {esc(audit.finished_at[:10])})"]
+    lines += [f"{esc(c.title)}: {esc(c.status)}" + (f" - {esc(c.headline)}" if c.headline else "") for c in audit.checks]
+    return "<br>".join(lines)
+
+
+def comparison_markdown(cmp: Comparison) -> str:
+    """Both models' answers side by side (one column per model), then size, time and audit numbers."""
+    answers = cmp.answers
+    rows: dict[str, list[str]] = {}
+    for a in answers:
+        for name, cell in _compare_answer(cmp.task, a.answer):
+            rows.setdefault(name, []).append(cell)
+    facts = [a.model for a in answers]
+    rows["parameters"] = [f"{m.parameters:,}" for m in facts]
+    rows["size"] = [f"{m.size_mb:,.1f} MB ({esc(m.precision)}, {esc(m.device)})" for m in facts]
+    rows["time"] = [f"{a.milliseconds:,.0f} ms" for a in answers]
+    rows["bias audit"] = [_audit_cell(m.audit) for m in facts]
+    head = "| | " + " | ".join(f"**{esc(m.name)}**" for m in facts) + " |"
+    table = [head, "|---" * (len(facts) + 1) + "|"]
+    table += [f"| **{esc(name)}** | " + " | ".join(cells) + " |" for name, cells in rows.items()]
+    tops = [top_answer(cmp.task, a.answer) for a in answers]
+    if len(answers) < 2:
+        verdict = ""
+    elif cmp.same_answer:
+        verdict = f"**Same answer** from both models ({code(tops[0])}); compare the probabilities."
+    else:
+        verdict = "**The models disagree**: " + " vs ".join(code(t) for t in tops) + "."
+    caveat = {FILL: FILL_CAVEAT, NSP: NSP_CAVEAT}.get(cmp.task, SENTIMENT_CAVEAT)
+    return "\n\n".join(p for p in (verdict, "\n".join(table), COMPARE_TIME_NOTE, caveat) if p)

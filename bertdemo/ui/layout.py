@@ -1,4 +1,5 @@
-"""The Gradio app: one ``gr.Blocks`` with tabs Chat, Fill mask, Next sentence, Sentiment, Attention, Bias audit, About.
+"""The Gradio app: one ``gr.Blocks`` with tabs Chat, Fill mask, Next sentence, Sentiment, Attention, Bias audit, About
+(and Compare models, when the operator configures a second model).
 
 ``build_app(settings)`` loads the models once (``warm_up``) and renders one ``gr.Blocks`` per tab
 (:mod:`bertdemo.ui.tabs`), each wiring its events to its own thin callbacks with a stable
@@ -18,12 +19,13 @@ from typing import Any
 import gradio as gr
 
 from bertdemo.config import Settings, load_settings
-from bertdemo.ui import security
+from bertdemo.ui import files, security, tools
 from bertdemo.ui.common import UNREADABLE, AppContext
 from bertdemo.ui.tabs import about
 from bertdemo.ui.tabs.attention import AttentionTab
 from bertdemo.ui.tabs.audit import AuditTab
 from bertdemo.ui.tabs.chat import ChatTab
+from bertdemo.ui.tabs.compare import CompareTab
 from bertdemo.ui.tabs.fill import FillTab
 from bertdemo.ui.tabs.nsp import NextSentenceTab
 from bertdemo.ui.tabs.sentiment import SentimentTab
@@ -40,12 +42,13 @@ CSS = """
   #tabs .prose table {display: block; overflow-x: auto; max-width: 100%; border: none;}
   #tabs .prose th, #tabs .prose td {word-break: normal; overflow-wrap: normal; min-width: 5.5em;}
 }
+#mc-result td:first-child {white-space: nowrap;}  /* compare models: row names on one line */
 """
 
 
 def launch_kwargs(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``demo.launch()``: address, theme, CSS, upload limit, no errors' internals,
-    security headers (:mod:`bertdemo.ui.security`), monitoring off."""
+    security headers (:mod:`bertdemo.ui.security`), monitoring off, the MCP server when asked for."""
     host = settings.host
     if os.environ.get("SPACE_ID") and not (os.environ.get("BERTDEMO_HOST") or os.environ.get("GRADIO_SERVER_NAME")):
         host = "0.0.0.0"  # a Hugging Face Space must listen on all interfaces
@@ -58,8 +61,10 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
         "theme": gr.themes.Soft(),
         "css": CSS,
         "footer_links": ["api"],
-        "app_kwargs": security.app_kwargs(),  # CSP frame-ancestors (Hub embedding only), nosniff, Referrer-Policy
+        # CSP frame-ancestors (Hub embedding only), nosniff, Referrer-Policy; bodies over max_request_bytes refused
+        "app_kwargs": security.app_kwargs(settings.max_request_bytes),
         "enable_monitoring": settings.monitoring,  # off unless the operator turns it on (BERTDEMO_MONITORING)
+        "mcp_server": settings.mcp,  # BERTDEMO_MCP, else gradio's GRADIO_MCP_SERVER (read by load_settings)
         # gradio runs handlers in a thread pool of max_threads (40 by default): room for every fast endpoint's
         # fast_concurrency plus the other events', so a full fill-mask lane cannot starve the rest
         "max_threads": max(40, len(FAST_ENDPOINTS) * settings.fast_concurrency + 8 * settings.queue_concurrency),
@@ -148,17 +153,20 @@ def build_app(settings: Settings | None = None, service: Any = None, warm_up: bo
         service.warm_up()
     ctx = AppContext(service, settings)
     audit = AuditTab(ctx)
+    compare = CompareTab(ctx)  # only with a second model; without one the About tab says how to turn it on
     tabs = {"chat": ChatTab(ctx, audit), "fill": FillTab(ctx), "nsp": NextSentenceTab(ctx),
-            "sentiment": SentimentTab(ctx), "attention": AttentionTab(ctx), "audit": audit}
+            "sentiment": SentimentTab(ctx), "attention": AttentionTab(ctx),
+            **({"compare": compare} if compare.enabled else {}), "audit": audit}
     names = {"chat": "Chat", "fill": "Fill mask", "nsp": "Next sentence", "sentiment": "Sentiment", "attention": "Attention",
-             "audit": "Bias audit"}
+             "compare": "Compare models", "audit": "Bias audit"}
     # Each tab's Blocks is built on its own (outside the app: a Blocks built inside another is
     # rendered there at once) and then rendered into its tab.
     blocks = {key: tab.build() for key, tab in tabs.items()}
     blocks["about"] = about.build(service, settings)
     names["about"] = "About"
 
-    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
+    # Files expire by bertdemo.ui.files (on unload, after file_ttl_s, at start-up), not gradio's delete_cache.
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.Markdown("# bertdemo\nWhat BERT learns (masked words, next sentences), how it is used (sentiment), "
                     "and a bias audit before it ships. Inputs are not stored or logged.", elem_id="app-header")
         # "wrap": on a phone the tab names wrap onto a second row instead of hiding behind a "..." menu
@@ -167,8 +175,14 @@ def build_app(settings: Settings | None = None, service: Any = None, warm_up: bo
                 with gr.Tab(names[key], id=key, elem_id=f"tab-{key}"):
                     tab_blocks.render()
         demo.unload(ctx.cleanup_session)
+        if settings.mcp:
+            tools.AgentTools(ctx, tabs).register()
+
+    if settings.mcp:
+        tools.document_only_tools(demo)
 
     guard_inputs(demo)
+    files.track(demo, ctx.files)
     # Each endpoint has its own concurrency group: FAST_ENDPOINTS let fast_concurrency requests through at
     # once (so the micro-batcher can group them), the others queue_concurrency; audits share one group of
     # their own (one at a time) and may hold at most audit_max_waiting of the queue_max_size places

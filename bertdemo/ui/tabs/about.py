@@ -7,8 +7,10 @@ from typing import Any
 
 import gradio as gr
 
+from bertdemo import compare
 from bertdemo.buildinfo import BERT_BASE_PUBLISHED, BuildNumbers, build_numbers
 from bertdemo.config import Settings
+from bertdemo.ui import files
 from bertdemo.ui.format import code, esc
 
 SWITCH = ("To run on bert-base instead (where the hub is reachable, e.g. on a Hugging Face Space), set "
@@ -59,6 +61,18 @@ def bundled_markdown(n: BuildNumbers | None) -> list[str]:
     ]
 
 
+def compare_markdown(service: Any) -> list[str]:
+    """Which models the Compare models tab offers, or how the operator turns it on."""
+    tasks = compare.tasks_enabled(service)
+    if not tasks:
+        return ["## Comparing two models", "", compare.ENABLE, ""]
+    kinds = dict.fromkeys(compare.TASKS[t] for t in tasks)
+    pairs = "; ".join(" vs ".join(code(n) for n in service.model_names(k)) for k in kinds)
+    return ["## Comparing two models", "", f"The **Compare models** tab (and `/compare TEXT` in Chat) answers "
+            f"{', '.join(tasks)} with two models side by side: {pairs}. The operator chooses them "
+            "(`BERTDEMO_COMPARE_MLM_MODEL`, `BERTDEMO_COMPARE_SENTIMENT_MODEL`); visitors pick between these only.", ""]
+
+
 def precision_markdown(info: dict[str, Any]) -> list[str]:
     """Why each model runs in its precision (``auto``'s decision or the operator's), and the CPU it decided on."""
     loaded = info.get("loaded", {})
@@ -79,10 +93,14 @@ def about_markdown(service: Any, settings: Settings) -> str:
     lines = ["## Loaded models", "", "| role | name | kind | parameters | precision | device | max tokens | weights sha256 |",
              "|---|---|---|---|---|---|---|---|"]
     roles = {"pretraining": "fill mask + next sentence", "classifier": "sentiment"}
-    for kind, m in info.get("loaded", {}).items():
+    rows = [(roles.get(kind, kind), kind, m) for kind, m in info.get("loaded", {}).items()]
+    if compare.tasks_enabled(service):  # the Compare models tab's second models, once loaded
+        rows += [(f"{roles.get(kind, kind)} (compare)", kind, m)
+                 for kind, m in service.second().describe().get("loaded", {}).items() if service.compare_source(kind)]
+    for role, kind, m in rows:
         params = m.get("parameters") or 0
         lines.append(
-            f"| {esc(roles.get(kind, kind))} | {esc(Path(str(m.get('name', ''))).name or m.get('name', ''))} | "
+            f"| {esc(role)} | {esc(Path(str(m.get('name', ''))).name or m.get('name', ''))} | "
             f"{esc(kind)} | {_count(params)} | {esc(m.get('precision', ''))} | {esc(m.get('device', ''))} | "
             f"{m.get('max_length', '')} | {code(str(m.get('weights_sha256', ''))[:12])} |")
     if not info.get("loaded"):
@@ -97,6 +115,7 @@ def about_markdown(service: Any, settings: Settings) -> str:
         f"{code(Path(str(s.get('mlm_model', ''))).name)}; sentiment source: "
         f"{code(Path(str(s.get('sentiment_model', ''))).name)}.",
         "",
+        *compare_markdown(service),
         "## Limitations",
         "- Fill-mask answers mirror word statistics of the training text, including its stereotypes; "
         "they are not facts. Compare group words (man/woman, he/she) in the *Fill mask* tab.",
@@ -108,15 +127,33 @@ def about_markdown(service: Any, settings: Settings) -> str:
         "## Privacy",
         "- What you type or upload is used to compute your answer and is **not stored or logged**"
         + (" (the operator has turned on logging of user text for debugging)." if settings.log_user_text else "."),
-        "- Files you download (CSV scores, audit reports) are written to a private folder for your session "
-        "and deleted when you close the page.",
+        "- " + files.promise(settings.file_ttl_s),
         "- The page loads nothing from other sites and sends no analytics.",
         "",
         "## Bias audit",
         "Use the **Bias audit** tab (or `/audit` in Chat, or `bertdemo audit` on the command line) to measure "
         "how the models treat group words, with a downloadable report (JSON, Markdown, HTML).",
+        "",
+        *mcp_markdown(settings),
     ]
     return "\n".join(lines)
+
+
+def mcp_markdown(settings: Settings) -> list[str]:
+    """How agents reach the app (MCP): whether it is on here, how to turn it on, and a client's config."""
+    state = ("**on** in this app" if settings.mcp else
+             "**off** in this app. The operator turns it on with `BERTDEMO_MCP=1` (or Gradio's own "
+             "`GRADIO_MCP_SERVER=True`; ours wins when both are set) or `bertdemo serve --mcp`")
+    return [
+        "## Agents (MCP)",
+        f"The app can serve its capabilities as tools for AI agents over the Model Context Protocol: {state}. "
+        "The tools are `fill_mask`, `next_sentence`, `rank_next`, `sentiment`, `explain`, `attention` and "
+        "`bias_audit` (the verdict, its numbers and the report files); each describes its inputs, limits and "
+        "what its numbers mean. The endpoint is this app's address followed by `/gradio_api/mcp/` (streamable "
+        "HTTP). A client's configuration:",
+        "",
+        '```json\n{"mcpServers": {"bertdemo": {"url": "http://127.0.0.1:7860/gradio_api/mcp/"}}}\n```',
+    ]
 
 
 def build(service: Any, settings: Settings) -> gr.Blocks:

@@ -75,10 +75,15 @@ class AuditTab:
     def validate(self, checks: Any, limit: Any, upload: Any = None, group_cols: Any = "", label_col: Any = "",
                  sample_file: Any = False, baseline: Any = None, request: gr.Request | None = None) -> list[dict[str, Any]]:
         """gradio validator of ``bias_audit``: runs when the request arrives, before it is queued."""
-        verdict = [gr.validate(True, "") for _ in range(7)]
-        refused = self.refusal(request, checks, limit, upload, group_cols, label_col, sample_file, baseline)
+        return self.verdicts(request, checks, limit, upload, group_cols, label_col, sample_file, baseline)
+
+    def verdicts(self, request: Any, *args: Any) -> list[dict[str, Any]]:
+        """One ``gr.validate`` per input of an audit entry point (``args`` in the tab's order, a prefix of it
+        for the agents' tool): the refused input, if any, carries the message."""
+        verdict = [gr.validate(True, "") for _ in args]
+        refused = self.refusal(request, *args)
         if refused is not None:
-            verdict[refused[0]] = gr.validate(False, refused[1])
+            verdict[min(refused[0], len(args) - 1)] = gr.validate(False, refused[1])
         return verdict
 
     @user_facing

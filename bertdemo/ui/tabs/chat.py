@@ -50,6 +50,7 @@ class ChatTab:
             "rank": lambda: [chat.answer_rank(svc, r.text, r.candidates)],
             "audit": lambda: self.queue_audit(request),
             "sentiment": lambda: [chat.answer_sentiment(svc, r.text)],
+            "compare": lambda: [chat.answer_compare(svc, r.task, r.text, r.second)],
         }
         replies = answers[r.kind]()
         before = chat.warnings_for(r)
@@ -71,11 +72,12 @@ class ChatTab:
         last = history[-1]
         return last.get("role") == "assistant" and _text(last.get("content")) == AUDIT_QUEUED
 
-    def audit_gate(self, history: Any) -> None:
-        """Let the audit step follow only a queued ``/audit`` (an invisible error stops the chain), so other
-        messages never enter the audits' queue."""
-        if not self.audit_pending(history):
-            raise gr.Error("no audit asked for", visible=False, print_exception=False)
+    def page_chat(self, message: Any, history: Any, asked: Any,
+                  request: gr.Request | None = None) -> tuple[list[dict[str, Any]], str, int]:
+        """The page's chat event: :meth:`chat`, and a new token when it queued an audit (starts ``chat_audit``)."""
+        history, box = self.chat(message, history, request)
+        token = int(asked or 0) + 1 if self.audit_pending(history) else asked
+        return history, box, token
 
     def validate_audit(self, history: Any, request: gr.Request | None = None) -> dict[str, Any]:
         """gradio validator of ``chat_audit``: the visitor's pending-audit limits, before queueing."""
@@ -98,6 +100,7 @@ class ChatTab:
         return [*history[:-1], *({"role": "assistant", "content": m} for m in replies)]
 
     def chat(self, message: Any, history: Any, request: gr.Request | None = None) -> tuple[list[dict[str, Any]], str]:
+        """The chat's answer (``/chat``): the history with the message and its replies, and an empty box."""
         history = list(history or []) if isinstance(history, (list, tuple)) else []
         if message is None or (isinstance(message, str) and not message.strip()):
             # nothing typed: one short nudge, no empty bubble, and not repeated on every Enter
@@ -133,12 +136,14 @@ class ChatTab:
                 send = gr.Button("Send", elem_id="chat-send", variant="primary", scale=1)
                 clear = gr.Button("Clear", elem_id="chat-clear", scale=1)
             gr.Examples(EXAMPLES, inputs=[msg], label="Try")
-            answered = gr.on([send.click, msg.submit], self.chat, inputs=[msg, bot], outputs=[bot, msg], api_name="chat")
             # /audit: the chat answers at once; the audit runs next, in the one audit concurrency group
-            # (API callers: call /chat_audit with the history /chat returned).
-            answered.then(self.audit_gate, [bot], None, queue=False, api_visibility="private",
-                          show_progress="hidden").success(
-                self.run_audit, [bot], [bot], api_name="chat_audit", concurrency_id=AUDIT_GROUP,
-                concurrency_limit=AUDIT_CONCURRENCY, validator=self.validate_audit)
+            # (API callers: call /chat_audit with the history /chat returned). The page starts that event
+            # through a hidden token that changes only when an audit was queued: other messages start nothing
+            # (no error-raising gate step, so no failed request per message).
+            audit_asked = gr.State(0)
+            gr.on([send.click, msg.submit], self.page_chat, inputs=[msg, bot, audit_asked],
+                  outputs=[bot, msg, audit_asked], api_name="chat")  # API: (message, history) -> (history, box)
+            audit_asked.change(self.run_audit, [bot], [bot], api_name="chat_audit", concurrency_id=AUDIT_GROUP,
+                               concurrency_limit=AUDIT_CONCURRENCY, validator=self.validate_audit)
             clear.click(lambda: ([], ""), None, [bot, msg], api_visibility="private", queue=False)
         return tab
