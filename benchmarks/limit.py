@@ -31,19 +31,23 @@ def _time_best(fn: Callable[[], Any], seconds: float, min_reps: int = 2) -> floa
 
 
 def bench_limit(shape: Shape, profile: Profile, svc: Any, log: Callable[[str], None]) -> dict[str, Any]:
+    import copy
+
     import torch
 
-    from bertdemo.models import quantize_int8
+    from bertdemo.models import quantize_int8, to_cpu_bf16
 
     batch, tokens = profile.limit_batch
     cfg = shape.info
     model = svc.mlm.model.bert
     q = quantize_int8(svc.mlm.model).bert  # a quantized copy; the service's own model is untouched
+    bf = to_cpu_bf16(copy.deepcopy(svc.mlm.model)).bert  # precision="bf16"'s encoder (fp32 pooler), a copy
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(1000, cfg["vocab_size"], (batch, tokens), generator=g)
     attn = torch.ones_like(ids)
     a = torch.randn(2048, 2048, generator=g)
     b = torch.randn(2048, 2048, generator=g)
+    a16, b16 = a.bfloat16(), b.bfloat16()
     threads = torch.get_num_threads()
     flops = bert_flops(cfg, batch, tokens)
     mm_flops = 2.0 * 2048**3
@@ -60,25 +64,30 @@ def bench_limit(shape: Shape, profile: Profile, svc: Any, log: Callable[[str], N
         torch.set_num_threads(n)
         try:
             per = profile.limit_seconds / 6
-            t_mm, t_f, t_q = [], [], []
+            t_mm, t_f, t_q, t_mb, t_b = [], [], [], [], []
             for _ in range(2):  # interleaved
                 t_mm.append(_time_best(lambda: torch.mm(a, b), per))
                 t_f.append(_time_best(fwd(model), per))
                 t_q.append(_time_best(fwd(q), per))
+                t_mb.append(_time_best(lambda: torch.mm(a16, b16), per))
+                t_b.append(_time_best(fwd(bf), per))
         finally:
             torch.set_num_threads(threads)
-        mm_s, f_s, q_s = min(t_mm), min(t_f), min(t_q)
+        mm_s, f_s, q_s, mb_s, b_s = min(t_mm), min(t_f), min(t_q), min(t_mb), min(t_b)
         res["threads"][str(n)] = {
             "matmul_gflops": round(mm_flops / mm_s / 1e9, 1),
             "forward_fp32_ms": round(f_s * 1000, 1), "forward_fp32_gflops": round(flops / f_s / 1e9, 1),
             "forward_fp32_fraction_of_matmul": round((flops / f_s) / (mm_flops / mm_s), 3),
             "forward_int8_ms": round(q_s * 1000, 1), "forward_int8_effective_gflops": round(flops / q_s / 1e9, 1),
             "int8_speedup": round(f_s / q_s, 2),
+            "matmul_bf16_gflops": round(mm_flops / mb_s / 1e9, 1),
+            "forward_bf16_ms": round(b_s * 1000, 1), "bf16_speedup": round(f_s / b_s, 2),
         }
         r = res["threads"][str(n)]
         log(f"  limit {shape.label} threads={n}: matmul {r['matmul_gflops']} GFLOP/s, forward fp32 "
-            f"{r['forward_fp32_gflops']} GFLOP/s ({r['forward_fp32_fraction_of_matmul']:.0%}), int8 x{r['int8_speedup']}")
-    del q
+            f"{r['forward_fp32_gflops']} GFLOP/s ({r['forward_fp32_fraction_of_matmul']:.0%}), int8 x{r['int8_speedup']}, "
+            f"bf16 x{r['bf16_speedup']} (matmul bf16 {r['matmul_bf16_gflops']} GFLOP/s)")
+    del q, bf
     gc.collect()
     return res
 

@@ -20,6 +20,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _phase(url: str, clients: int, seconds: float) -> dict[str, Any]:
+def _drive(url: str, clients: int, seconds: float, api: str = "/fill_mask", inputs: list[tuple] | None = None,
+           pool: list[Any] | None = None) -> tuple[list[float], list[str], list[str], float]:
+    """``clients`` threads call ``api`` back to back for ``seconds``: (latencies of answers, busy, other errors, elapsed).
+
+    ``pool``: one ``gradio_client.Client`` per thread, made beforehand (so repeated slices do not time client set-up).
+    """
     from gradio_client import Client
 
+    inputs = inputs or [(t, 5, "") for t in TEXTS]
     ok: list[float] = []
     busy: list[str] = []
     other: list[str] = []
@@ -45,13 +52,13 @@ def _phase(url: str, clients: int, seconds: float) -> dict[str, Any]:
     stop_at = time.monotonic() + seconds
 
     def client(n: int) -> None:
-        c = Client(url, verbose=False)
+        c = pool[n] if pool is not None else Client(url, verbose=False)
         for i in range(MAX_REQUESTS_PER_CLIENT):
             if time.monotonic() >= stop_at:
                 return
             t0 = time.perf_counter()
             try:
-                c.predict(TEXTS[(n + i) % len(TEXTS)], 5, "", api_name="/fill_mask")
+                c.predict(*inputs[(n + i) % len(inputs)], api_name=api)
                 with lock:
                     ok.append(time.perf_counter() - t0)
             except Exception as err:
@@ -66,30 +73,53 @@ def _phase(url: str, clients: int, seconds: float) -> dict[str, Any]:
         t.start()
     for t in threads:
         t.join(seconds + 120)
-    elapsed = time.monotonic() - t0
+    return ok, busy, other, time.monotonic() - t0
+
+
+def _summary(ok: list[float], busy: list[str], other: list[str], elapsed: float, clients: int) -> dict[str, Any]:
     lat = sorted(ok)
     return {
         "clients": clients, "seconds": round(elapsed, 1), "ok": len(ok), "busy": len(busy), "errors": len(other),
-        "error_examples": other[:3], "req_per_s": round(len(ok) / elapsed, 2),
+        "error_examples": other[:3], "req_per_s": round(len(ok) / elapsed, 2) if elapsed else 0.0,
         "p50_ms": round(1000 * statistics.median(lat), 1) if lat else None,
         "p95_ms": round(1000 * lat[int(0.95 * (len(lat) - 1))], 1) if lat else None,
     }
 
 
+def _phase(url: str, clients: int, seconds: float) -> dict[str, Any]:
+    return _summary(*_drive(url, clients, seconds), clients)
+
+
 def _start_server(port: int, concurrency: int, queue_size: int, mlm: str | None, sentiment: str | None) -> Any:
     """``python app.py`` in its own process, as deployed, so its memory is measured apart from the clients."""
-    import os
-    import subprocess
-
-    env = {**os.environ, "BERTDEMO_PORT": str(port), "BERTDEMO_HOST": "127.0.0.1",
-           "BERTDEMO_QUEUE_CONCURRENCY": str(concurrency), "BERTDEMO_QUEUE_MAX_SIZE": str(queue_size)}
+    env = {"BERTDEMO_QUEUE_CONCURRENCY": str(concurrency), "BERTDEMO_FAST_CONCURRENCY": str(concurrency),
+           "BERTDEMO_QUEUE_MAX_SIZE": str(queue_size)}
     if mlm:
         env["BERTDEMO_MLM_MODEL"] = mlm
     if sentiment:
         env["BERTDEMO_SENTIMENT_MODEL"] = sentiment
-    app = Path(__file__).resolve().parent.parent / "app.py"
-    proc = subprocess.Popen([sys.executable, str(app)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 180
+    return start_app(port, env)
+
+
+def start_app(port: int, env: dict[str, str], command: list[str] | None = None, wait_s: float = 180) -> Any:
+    """A server process (default ``python app.py``) on 127.0.0.1:``port`` with ``env`` added, once it listens."""
+    return wait_listening(spawn(port, env, command), port, wait_s)
+
+
+def spawn(port: int, env: dict[str, str], command: list[str] | None = None) -> Any:
+    """Start a server process (default ``python app.py``) without waiting for it to listen."""
+    import os
+    import subprocess
+
+    full_env = {**os.environ, "BERTDEMO_PORT": str(port), "BERTDEMO_HOST": "127.0.0.1", **env}
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.Popen(command or [sys.executable, str(root / "app.py")], env=full_env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, cwd=str(root))
+
+
+def wait_listening(proc: Any, port: int, wait_s: float = 180) -> Any:
+    """``proc`` once it accepts connections on ``port``; killed, with its last words, if it exits or takes too long."""
+    deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"the app exited at start-up: {proc.stderr.read().decode(errors='replace')[-500:]}")
@@ -98,7 +128,95 @@ def _start_server(port: int, concurrency: int, queue_size: int, mlm: str | None,
                 return proc
         time.sleep(0.25)
     proc.kill()
-    raise RuntimeError("the app did not start listening within 180 s")
+    raise RuntimeError(f"the app did not start listening within {wait_s:.0f} s")
+
+
+def stop(proc: Any) -> None:
+    """Terminate a server started here (its own process only), then kill it if it lingers."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except Exception:
+        proc.kill()
+        proc.wait(timeout=20)
+
+
+HTTP_TASKS = ("fill-mask", "nsp", "sentiment")
+NOOP = "no-op gradio app (ceiling)"  # the same endpoints answering a constant: what gradio + the clients allow
+
+
+def http_compare(mlm: str, sentiment: str, sides: dict[str, dict[str, str]], tasks: Sequence[str] = HTTP_TASKS,
+                 clients: int = 16, seconds: float = 10.0, rounds: int = 2,
+                 log: Callable[[str], None] = print, ceiling: bool = True) -> list[dict[str, Any]]:
+    """The plain pipeline app vs bertdemo's app (one per entry of ``sides``: label -> extra BERTDEMO_* env), over HTTP.
+
+    Every server runs in its own process with the same weights; the same ``clients`` gradio_client threads
+    (made once per server) call one task for ``seconds`` per slice, the servers in turn (plain, app, plain,
+    app, ...) for ``rounds`` rounds, so machine noise hits every side alike. One row per task and side, with
+    req/s, p50/p95 latency, the ratio to the plain app in the same run, and CPU ms per request of the server
+    and of the clients; a no-op gradio app with the same endpoints is the ceiling the harness allows here.
+    """
+    from gradio_client import Client
+
+    from benchmarks.workload import FILL, NSP, SENTIMENT
+
+    calls = {"fill-mask": ("/fill_mask", [(t, 5, "") for t in FILL]),
+             "nsp": ("/next_sentence", [tuple(p) for p in NSP]),
+             "sentiment": ("/sentiment", [(t,) for t in SENTIMENT])}
+    procs: dict[str, Any] = {}
+    try:
+        ports = {label: _free_port() for label in ["plain", *sides, *([NOOP] if ceiling else [])]}
+        for label, extra in (("plain", []), *([(NOOP, ["--noop"])] if ceiling else [])):
+            procs[label] = spawn(ports[label], {}, [sys.executable, "-m", "benchmarks.plainapp", "--mlm", mlm,
+                                                    "--sentiment", sentiment, "--port", str(ports[label]), *extra])
+        for label, env in sides.items():
+            procs[label] = spawn(ports[label], {"BERTDEMO_MLM_MODEL": mlm, "BERTDEMO_SENTIMENT_MODEL": sentiment,
+                                                "BERTDEMO_QUEUE_MAX_SIZE": str(max(64, 4 * clients)), **env})
+        for label, proc in procs.items():
+            wait_listening(proc, ports[label], 300)
+        urls = {label: f"http://127.0.0.1:{port}/" for label, port in ports.items()}
+        pools = {label: [Client(url, verbose=False) for _ in range(clients)] for label, url in urls.items()}
+        for pool in pools.values():  # warm-up: first requests load lazily built parts
+            for task in tasks:
+                api, inputs = calls[task]
+                for args in inputs[:2]:
+                    pool[0].predict(*args, api_name=api)
+        rows: list[dict[str, Any]] = []
+        for task in tasks:
+            api, inputs = calls[task]
+            acc = {label: ([], [], [], 0.0) for label in urls}
+            cpu = {label: [0.0, 0.0] for label in urls}  # CPU seconds of (server, this client process)
+            for _ in range(rounds):
+                for label in urls:
+                    before = (_cpu_s(procs[label].pid), _cpu_s(None))
+                    ok, busy, other, elapsed = _drive(urls[label], clients, seconds, api, inputs, pools[label])
+                    cpu[label][0] += _cpu_s(procs[label].pid) - before[0]
+                    cpu[label][1] += _cpu_s(None) - before[1]
+                    a = acc[label]
+                    acc[label] = (a[0] + ok, a[1] + busy, a[2] + other, a[3] + elapsed)
+            plain = _summary(*acc["plain"], clients)
+            for label in urls:
+                summ = _summary(*acc[label], clients)
+                ratio = summ["req_per_s"] / plain["req_per_s"] if plain["req_per_s"] else None
+                n = max(1, summ["ok"])
+                rows.append({"task": task, "side": label, **summ, "ratio_vs_plain": None if ratio is None else round(ratio, 2),
+                             "server_cpu_ms_per_req": round(1000 * cpu[label][0] / n, 1),
+                             "client_cpu_ms_per_req": round(1000 * cpu[label][1] / n, 1)})
+                log(f"  http {task:<9} {label:<24} {summ['req_per_s']:>7} req/s  p95 {summ['p95_ms']} ms  "
+                    f"errors {summ['errors']} busy {summ['busy']}  x{rows[-1]['ratio_vs_plain']}  CPU ms/req server "
+                    f"{rows[-1]['server_cpu_ms_per_req']} client {rows[-1]['client_cpu_ms_per_req']}")
+        return rows
+    finally:
+        for proc in procs.values():
+            stop(proc)
+
+
+def _cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of process ``pid`` (``None``: this one, all its threads)."""
+    import psutil
+
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
 
 
 def _server_rss_mb(proc: Any) -> float:
@@ -126,11 +244,7 @@ def run(seconds: float, concurrency: int, queue_size: int, mlm: str | None, sent
         after_ok = Client(url, verbose=False).predict(TEXTS[0], 5, "", api_name="/fill_mask") is not None
         rss_end = _server_rss_mb(proc)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except Exception:
-            proc.kill()
+        stop(proc)
     return {
         "capacity": capacity, "queue_concurrency": concurrency, "queue_max_size": queue_size,
         "warm_up": warm, "below_capacity": below, "over_capacity": over, "serves_after": after_ok,

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from benchmarks.load import (
@@ -57,7 +58,7 @@ def bench_serving(shape: Shape, profile: Profile, base: Baseline, svc: Any, log:
 
 
 def bench_pays(shape: Shape, profile: Profile, base: Baseline, svc: Any, int8: Any,
-               log: Callable[[str], None]) -> list[dict]:
+               log: Callable[[str], None], bf16: Any = None) -> list[dict]:
     """Service variants on fill-mask at 16 and 1 clients, interleaved round-robin."""
     import torch
 
@@ -71,6 +72,7 @@ def bench_pays(shape: Shape, profile: Profile, base: Baseline, svc: Any, int8: A
         ("old policy: always wait 2 ms", make_service(shape, svc, alwayswait_batcher_class()), threads),
         ("int8 dynamic quantization", int8, threads),
         ("int8 + always wait", make_service(shape, int8, alwayswait_batcher_class(), precision="int8"), threads),
+        *([("bf16 (bf16 encoder, fp32 heads)", bf16, threads)] if bf16 is not None else []),
     ]
     rows = []
     for clients in (16, 1):
@@ -112,8 +114,8 @@ def _probes(tok: Any, n: int) -> list[str]:
     return out[:n]
 
 
-def bench_agreement(shape: Shape, profile: Profile, svc: Any, int8: Any) -> dict[str, Any]:
-    """Top-1 agreement of int8 with fp32: fill-mask probes, NSP pairs, sentiment labels."""
+def bench_agreement(shape: Shape, profile: Profile, svc: Any, int8: Any, precision: str = "int8") -> dict[str, Any]:
+    """Top-1 agreement of ``int8`` (a service in ``precision``) with fp32: fill-mask probes, NSP pairs, sentiment labels."""
     tok = svc.mlm.tokenizer
     probes = _probes(tok, profile.agreement_probes)
     a = [int(d.argmax()) for d in svc.mask_distributions(probes)]
@@ -132,7 +134,7 @@ def bench_agreement(shape: Shape, profile: Profile, svc: Any, int8: Any) -> dict
     return {"shape": shape.label, "weights": "random" if "random" in shape.source or "stand-in" in shape.source else "trained",
             "fill_mask_top1": fill, "fill_mask_probes": len(probes), "nsp_top1": agree(nsp_a, nsp_b),
             "nsp_pairs": len(nsp_texts), "sentiment_top1": agree(sa, sb), "sentiment_texts": len(sent_texts),
-            "int8_eligible_as_default": bool(fill and fill >= 0.99 and (agree(sa, sb) or 0) >= 0.99)}
+            "precision": precision, "eligible_as_default": bool(fill and fill >= 0.99 and (agree(sa, sb) or 0) >= 0.99)}
 
 
 def loop_token_logprobs(model: Any, ids_list: Sequence[Sequence[int]], positions_list: Sequence[Sequence[int]],
@@ -224,3 +226,28 @@ def bench_startup(shape: Shape, runs: int, log: Callable[[str], None]) -> dict[s
            "median_s": _r(percentile(times, 0.5)), "peak_rss_mb": _r(max(rss), 1), "command": " ".join(cmd[1:5]) + " ..."}
     log(f"  start-up {shape.label}: {res['seconds']} s, peak RSS {res['peak_rss_mb']} MB")
     return res
+
+
+def bench_http(shape: Shape, profile: Profile, log: Callable[[str], None]) -> dict[str, Any]:
+    """End to end over HTTP: ``python app.py`` vs the plain pipeline app, same clients, same weights, one run.
+
+    The app runs with the precision ``auto`` picks for this shape on this CPU, and beside it with the other of
+    fp32/bf16 forced (when this CPU has native bf16), so each figure is a ratio to the plain app in the same run.
+    """
+    from benchmarks.loadtest import http_compare
+    from bertdemo.models import weights_sha256
+    from bertdemo.precision import cpu_flags, decide_precision, flag_summary, native_bf16, read_qualification
+
+    flags = cpu_flags()
+    auto = decide_precision("auto", "cpu", "pretraining", weights_sha256(Path(shape.mlm)), flags, read_qualification())
+    sides = {f"bertdemo auto ({auto.precision})": {}}
+    if native_bf16(flags) and profile.http_references:
+        other = "fp32" if auto.precision == "bf16" else "bf16"
+        sides[f"bertdemo {other} (forced)"] = {"BERTDEMO_PRECISION": other}
+    load_before = os.getloadavg()[0]
+    rows = http_compare(shape.mlm, shape.clf, sides, profile.http_tasks, profile.http_clients,
+                        profile.http_seconds[shape.label], profile.http_rounds, log, profile.http_references)
+    return {"shape": shape.label, "clients": profile.http_clients, "slice_s": profile.http_seconds[shape.label],
+            "rounds": profile.http_rounds, "auto_precision": auto.precision, "auto_reason": auto.reason,
+            "cpu_flags": flag_summary(flags), "load_avg_before": round(load_before, 2),
+            "load_avg_after": round(os.getloadavg()[0], 2), "rows": rows}

@@ -28,14 +28,23 @@ class Profile:
     limit_batch: tuple[int, int]  # (batch, tokens) of the limit forward
     limit_seconds: float
     agreement_probes: int
+    # end to end over HTTP (benchmarks.loadtest.http_compare): shape label -> one slice in s (absent: not run)
+    http_seconds: dict[str, float] = field(default_factory=dict)
+    http_rounds: int = 2
+    http_clients: int = 16
+    http_tasks: tuple[str, ...] = TASKS
+    http_references: bool = True  # also the other precision forced and the no-op ceiling (two more servers)
 
 
 FULL = Profile("full", "bert-base", slice_s={"bundled": 1.0, "bert-base": 3.0}, rounds=2, pays_rounds=1,
                audit_pairs={"bundled": 12, "bert-base": 2}, startup_runs={"bundled": 2, "bert-base": 1},
-               limit_batch=(16, 32), limit_seconds=2.0, agreement_probes=240)
+               limit_batch=(16, 32), limit_seconds=2.0, agreement_probes=240,
+               http_seconds={"bundled": 10.0, "bert-base": 10.0})
 QUICK = Profile("quick", "tiny", slice_s={"bundled": 0.12, "tiny": 0.1}, rounds=1, pays_rounds=1,
                 audit_pairs={"bundled": 4, "tiny": 3}, startup_runs={"bundled": 1, "tiny": 0},
-                limit_batch=(4, 16), limit_seconds=0.2, agreement_probes=40)
+                limit_batch=(4, 16), limit_seconds=0.2, agreement_probes=40,
+                http_seconds={"tiny": 1.0}, http_rounds=1, http_clients=4, http_tasks=("fill-mask",),
+                http_references=False)
 
 # ---- workloads --------------------------------------------------------------------------------
 FILL = [

@@ -15,13 +15,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from bertdemo.config import ENV_VARS, load_settings
+from bertdemo.config import ENV_VARS, PRECISIONS, load_settings
 from bertdemo.errors import BertDemoError, InputError
 
 # fields of the service's messages as a command-line user knows them (the positional arguments)
 CLI_FIELDS = {"texts[]": "text {n}", "candidates[]": "candidate {n}"}
 # Subcommands defined in other modules; each exposes ``register(subparsers)``.
-EXTENSIONS = ("bertdemo.finetune", "bertdemo.audit.cli", "bertdemo.serve")
+EXTENSIONS = ("bertdemo.finetune", "bertdemo.audit.cli", "bertdemo.serve", "bertdemo.qualify")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,7 +35,8 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mlm-model", help=f"masked-LM + NSP checkpoint folder or hub id [{ENV_VARS['mlm_model']}]")
     g.add_argument("--sentiment-model", help=f"sentiment checkpoint folder or hub id [{ENV_VARS['sentiment_model']}]")
     g.add_argument("--device", help=f"auto, cpu, cuda [{ENV_VARS['device']}]")
-    g.add_argument("--precision", choices=["fp32", "int8", "fp16", "bf16"], help=f"[{ENV_VARS['precision']}]")
+    g.add_argument("--precision", choices=list(PRECISIONS),
+                   help=f"auto (default: bf16 where the CPU and qualified weights allow, else fp32) [{ENV_VARS['precision']}]")
     g.add_argument("--batch-size", type=int, help=f"[{ENV_VARS['batch_size']}]")
 
 

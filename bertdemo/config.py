@@ -53,7 +53,10 @@ class Settings:
     mlm_model: str = DEFAULT_MLM_MODEL  # BertForPreTraining-style: MLM + NSP heads
     sentiment_model: str = DEFAULT_SENTIMENT_MODEL  # BertForSequenceClassification
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "fp32"  # fp32 | int8 (CPU dynamic quantization) | fp16 | bf16 (CUDA)
+    # auto (bf16 on a CPU with native bf16 for qualified weights, else fp32; bertdemo.precision) | fp32 |
+    # int8 (CPU dynamic quantization) | bf16 (CPU: bf16 encoder, fp32 heads; CUDA: all bf16) | fp16 (CUDA)
+    precision: str = "auto"
+    precision_qualification: str = ""  # the bf16 qualification record "auto" reads ("" = assets/models/precision.json)
     batch_size: int = 32  # forward minibatch size for batched calls
     num_threads: int = 0  # 0 = leave torch's default
     max_masks: int = 5  # most [MASK] tokens served in one sentence
@@ -81,7 +84,10 @@ class Settings:
     mcp: bool = False  # serve the agents' tools over MCP at /gradio_api/mcp/ (bertdemo.ui.tools)
     host: str = "127.0.0.1"
     port: int = 7860
-    queue_concurrency: int = 2
+    queue_concurrency: int = 2  # requests run at once per event (attention, explain, CSV, chat, ranking...)
+    # fill mask, next sentence and sentiment: requests let through at once per event, so that concurrent
+    # visitors reach the micro-batcher together and share one forward pass (at 2 the batch never exceeds 2)
+    fast_concurrency: int = 16
     queue_max_size: int = 64
     output_dir: str = ""  # where the app writes reports for download; "" = a private temp dir
     audit_baseline: str = ""  # a report.json the Bias audit tab compares with by default ("" = none)
@@ -94,6 +100,8 @@ class Settings:
         """A copy with the given fields changed; ``None`` values are ignored (unset CLI flags)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+
+PRECISIONS = ("auto", "fp32", "bf16", "int8", "fp16")
 
 # field name -> environment variable; one table, so the README and --help can list them.
 ENV_VARS: dict[str, str] = {f.name: f"BERTDEMO_{f.name.upper()}" for f in dataclasses.fields(Settings)}
@@ -139,10 +147,10 @@ def validate_settings(s: Settings) -> None:
 
     if s.device != "auto" and s.device != "cpu" and not s.device.startswith("cuda"):
         raise InputError("must be auto, cpu, cuda or cuda:N", field="device")
-    if s.precision not in {"fp32", "int8", "fp16", "bf16"}:
-        raise InputError("must be one of fp32, int8, fp16, bf16", field="precision")
+    if s.precision not in PRECISIONS:
+        raise InputError("must be one of " + ", ".join(PRECISIONS), field="precision")
     for name in ("batch_size", "max_masks", "max_top_k", "max_candidates", "max_chars",
-                 "max_batch_texts", "queue_concurrency", "queue_max_size", "max_upload_rows",
+                 "max_batch_texts", "queue_concurrency", "fast_concurrency", "queue_max_size", "max_upload_rows",
                  "max_upload_bytes", "audit_max_group_columns", "audit_max_work", "audit_max_waiting",
                  "file_ttl_s", "attribution_concurrency", "max_json_values"):
         if getattr(s, name) < 1:

@@ -17,6 +17,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--host", help=f"interface to listen on (default 127.0.0.1; 0.0.0.0 for all) [{ENV_VARS['host']}]")
     p.add_argument("--port", type=int, help=f"port (default 7860) [{ENV_VARS['port']}]")
     p.add_argument("--queue-concurrency", type=int, help=f"requests run at once per event [{ENV_VARS['queue_concurrency']}]")
+    p.add_argument("--fast-concurrency", type=int, help="requests run at once by fill mask, next sentence and sentiment, "
+                                                        f"batched together [{ENV_VARS['fast_concurrency']}]")
     p.add_argument("--queue-max-size", type=int, help=f"waiting requests before 'busy' [{ENV_VARS['queue_max_size']}]")
     p.add_argument("--mcp", action="store_true", default=None,
                    help=f"also serve the tools for agents over MCP at /gradio_api/mcp/ [{ENV_VARS['mcp']}, GRADIO_MCP_SERVER]")
@@ -32,6 +34,7 @@ def settings_for(args: argparse.Namespace) -> Any:
     settings = settings_from_args(args).replace(
         host=getattr(args, "host", None), port=getattr(args, "port", None),
         queue_concurrency=getattr(args, "queue_concurrency", None), queue_max_size=getattr(args, "queue_max_size", None),
+        fast_concurrency=getattr(args, "fast_concurrency", None),
         mcp=getattr(args, "mcp", None),
     )
     validate_settings(settings)

@@ -15,6 +15,7 @@ import ctypes
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from bertdemo.batching import Encoded, MicroBatcher, run_batched
@@ -65,6 +66,28 @@ def release_memory() -> None:
 _LIBC: Any = None
 
 
+@dataclass
+class BatchStats:
+    """Micro-batches of one task since start-up: how many, how many requests, the largest.
+
+    Why: whether concurrent visitors really share forward passes depends on everything in front of the
+    service (gradio's per-event concurrency, the thread pool); this is where it shows.
+    """
+
+    batches: int = 0
+    requests: int = 0
+    largest: int = 0
+
+    @property
+    def mean(self) -> float:
+        return self.requests / self.batches if self.batches else 0.0
+
+    def add(self, size: int) -> None:
+        self.batches += 1
+        self.requests += size
+        self.largest = max(self.largest, size)
+
+
 class ModelService:
     """Masked LM + next-sentence model and sentiment classifier behind one thread-safe API.
 
@@ -83,6 +106,7 @@ class ModelService:
         self._lock = threading.Lock()
         self._models: dict[str, LoadedModel] = {}
         self._batchers: dict[str, MicroBatcher] = {}
+        self._batch_stats: dict[str, BatchStats] = {}
         # Attributions hold a forward and backward pass per step over texts up to max_chars: one shared
         # limit for every face (tab, chat, API), so concurrent visitors queue instead of multiplying memory.
         self._attribution_slots = threading.BoundedSemaphore(self.settings.attribution_concurrency)
@@ -191,12 +215,20 @@ class ModelService:
         assert second is not None  # a second name exists only with a compare source
         return second
 
+    def batch_stats(self) -> dict[str, BatchStats]:
+        """Per micro-batcher (``pretraining:mlm_log_probs`` = fill mask, ``pretraining:nsp_probs`` = next sentence,
+        ``classifier:class_probs`` = sentiment): a copy of its batch counts."""
+        return {key: BatchStats(s.batches, s.requests, s.largest) for key, s in self._batch_stats.items()}
+
     def describe(self) -> dict[str, Any]:
         """What is loaded (About tab, audit manifest); does not trigger loading."""
+        from bertdemo.precision import cpu_flags, flag_summary
+
         return {
             "settings": {"mlm_model": self.settings.mlm_model, "sentiment_model": self.settings.sentiment_model,
                          "device": self.settings.device, "precision": self.settings.precision},
             "loaded": {kind: m.describe() for kind, m in self._models.items()},
+            "cpu_flags": flag_summary(cpu_flags()),  # what precision=auto decided on
         }
 
     # ---- running a task ----------------------------------------------------------------------
@@ -229,7 +261,10 @@ class ModelService:
             with self._lock:
                 batcher = self._batchers.get(key)
                 if batcher is None:
+                    stats = self._batch_stats.setdefault(key, BatchStats())
+
                     def fn(items: list[Encoded]) -> list[Any]:
+                        stats.add(len(items))  # only this batcher's worker thread writes it
                         return self._bulk(task, self.model(task.model_kind), items, {})
 
                     batcher = self.batcher_factory(fn, self.settings.batch_size, self.settings.micro_batch_wait_ms,

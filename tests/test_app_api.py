@@ -469,7 +469,7 @@ class SlowService:
 def test_overload_gives_busy_answer(settings: Any) -> None:
     from bertdemo.ui import build_app
 
-    small = settings.replace(queue_concurrency=1, queue_max_size=2)
+    small = settings.replace(queue_concurrency=1, fast_concurrency=1, queue_max_size=2)
     demo = build_app(small, service=SlowService(1.0), warm_up=False)
     url = start(demo, small)
     try:
@@ -494,6 +494,65 @@ def test_overload_gives_busy_answer(settings: Any) -> None:
         # ...and the server still serves afterwards.
         assert Client(url, verbose=False).predict("a [MASK]", 1, "", api_name="/fill_mask")[-1] == "a [MASK]"
     finally:
+        demo.close()
+
+
+def test_fast_endpoints_batch_concurrent_requests_while_audits_keep_one_lane(settings: Any, tmp_path: Path) -> None:
+    """8 concurrent gradio_client requests per fast endpoint reach the micro-batcher together (batches > 2, the old
+    ceiling of queue_concurrency=2), while of two concurrent audits one runs and the other waits."""
+    from bertdemo.service import ModelService
+    from bertdemo.ui import build_app
+    from bertdemo.ui.layout import FAST_ENDPOINTS
+
+    s = settings.replace(output_dir=str(tmp_path), fast_concurrency=8, audit_per_address=0)
+    svc = ModelService(s)
+
+    def bert_base_pace(model: Any, batch: Any) -> None:  # micro-batches take as long as a bigger model's forward
+        if threading.current_thread().name.startswith("bertdemo-"):
+            time.sleep(0.05)
+
+    svc.observers.append(bert_base_pace)
+    demo = build_app(s, service=svc)
+    url = start(demo, s)
+    by_name = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
+    assert all(by_name[n].concurrency_limit == 8 for n in FAST_ENDPOINTS)
+    assert by_name["rank_next"].concurrency_limit in ("default", s.queue_concurrency)  # the others: queue_concurrency
+    calls = {"/fill_mask": ("paris is the [MASK] of france.", 3, ""), "/sentiment": ("i loved this movie",),
+             "/next_sentence": ("the sky is blue today.", "rome is the capital of italy.")}
+    failures: list[str] = []
+    audits_seen: list[tuple[int, int]] = []
+    stop = threading.Event()
+
+    def watch() -> None:  # gradio's own queue: audits running, audits waiting
+        while not stop.is_set():
+            group = demo._queue.event_queue_per_concurrency_id.get("audit")
+            running = sum(1 for job in list(demo._queue.active_jobs) if job for e in job if e.concurrency_id == "audit")
+            audits_seen.append((running, len(getattr(group, "queue", []) or [])))
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        first = Client(url, verbose=False).submit(["templates", "classifier"], 500, None, "", "", api_name="/bias_audit")
+        second = Client(url, verbose=False).submit(["classifier"], 5, None, "", "", api_name="/bias_audit")
+        client = Client(url, verbose=False)  # one client, many requests in flight at once (its own thread pool)
+        for _ in range(2):
+            jobs = [(api, client.submit(*args, api_name=api)) for api, args in calls.items() for _ in range(8)]
+            for api, job in jobs:
+                try:
+                    job.result(timeout=120)
+                except Exception as err:
+                    failures.append(f"{api}: {err}")
+        assert not failures, failures[:3]
+        stats = svc.batch_stats()
+        for key in ("pretraining:mlm_log_probs", "pretraining:nsp_probs", "classifier:class_probs"):
+            assert stats[key].largest > 2, (key, stats[key])
+        assert max(r for r, _ in audits_seen) <= 1
+        assert (1, 1) in audits_seen, audits_seen  # one audit running, the other waiting for its lane
+        assert "Verdict" in first.result()[0] and "Verdict" in second.result()[0]
+    finally:
+        stop.set()
+        watcher.join()
         demo.close()
 
 

@@ -69,6 +69,14 @@ def test_quick_bench_json_structure(quick_results: tuple[int, dict, str]) -> Non
         assert c["ceiling_ratio"] == pytest.approx(c["ceiling_req_per_s"] / c["baseline_req_per_s"], rel=0.01)
     assert "fp32 ceiling at 16 clients" in text
     assert all({"target", "value", "met"} <= set(t) for t in res["targets"])
+    # end to end over HTTP: the app (precision auto) and the plain pipeline app, same clients, one run
+    (http,) = res["http"]
+    assert http["shape"] == "tiny" and http["auto_precision"] in {"fp32", "bf16"} and "avx512_bf16" in http["cpu_flags"]
+    sides = {r["side"]: r for r in http["rows"]}
+    assert set(sides) == {"plain", f"bertdemo auto ({http['auto_precision']})"}
+    for r in sides.values():
+        assert r["ok"] > 0 and r["errors"] == 0 and r["ratio_vs_plain"] > 0 and r["p50_ms"] <= r["p95_ms"]
+    assert "End to end over HTTP (tiny)" in text
 
 
 def test_pll_loop_matches_service(service) -> None:

@@ -31,6 +31,7 @@ from bertdemo.ui.tabs.nsp import NextSentenceTab
 from bertdemo.ui.tabs.sentiment import SentimentTab
 
 TITLE = "bertdemo - what BERT learns"
+FAST_ENDPOINTS = ("fill_mask", "next_sentence", "sentiment")  # concurrency_limit = settings.fast_concurrency
 CSS = """
 #app-header h1 {margin-bottom: 0.2em;}
 #app-header p {margin-top: 0; opacity: 0.8;}
@@ -65,6 +66,9 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
         "app_kwargs": security.app_kwargs(settings.max_request_bytes, settings.max_json_values, settings.log_user_text),
         "enable_monitoring": settings.monitoring,  # off unless the operator turns it on (BERTDEMO_MONITORING)
         "mcp_server": settings.mcp,  # BERTDEMO_MCP, else gradio's GRADIO_MCP_SERVER (read by load_settings)
+        # gradio runs handlers in a thread pool of max_threads (40 by default): room for every fast endpoint's
+        # fast_concurrency plus the other events', so a full fill-mask lane cannot starve the rest
+        "max_threads": max(40, len(FAST_ENDPOINTS) * settings.fast_concurrency + 8 * settings.queue_concurrency),
     }
     if settings.output_dir:
         out = Path(settings.output_dir).resolve()
@@ -180,9 +184,11 @@ def build_app(settings: Settings | None = None, service: Any = None, warm_up: bo
 
     guard_inputs(demo)
     files.track(demo, ctx.files)
-    # Each fast endpoint has its own concurrency group (queue_concurrency at once); audits share one
-    # group of their own (one at a time) and may hold at most audit_max_waiting of the queue_max_size
-    # places (bertdemo.ui.admission), so a flood of audits leaves the fast endpoints answering.
+    # Each endpoint has its own concurrency group: FAST_ENDPOINTS let fast_concurrency requests through at
+    # once (so the micro-batcher can group them), the others queue_concurrency; audits share one group of
+    # their own (one at a time) and may hold at most audit_max_waiting of the queue_max_size places
+    # (bertdemo.ui.admission), so a flood of audits leaves the fast endpoints answering. Past
+    # queue_max_size waiting requests, gradio answers "queue is full".
     demo.queue(default_concurrency_limit=settings.queue_concurrency, max_size=settings.queue_max_size)
     audit.admission.attach(demo)
     demo.bertdemo_context = ctx  # type: ignore[attr-defined]  (tests and tools reach the output folder)

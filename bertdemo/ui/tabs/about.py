@@ -73,6 +73,20 @@ def compare_markdown(service: Any) -> list[str]:
             "(`BERTDEMO_COMPARE_MLM_MODEL`, `BERTDEMO_COMPARE_SENTIMENT_MODEL`); visitors pick between these only.", ""]
 
 
+def precision_markdown(info: dict[str, Any]) -> list[str]:
+    """Why each model runs in its precision (``auto``'s decision or the operator's), and the CPU it decided on."""
+    loaded = info.get("loaded", {})
+    if not loaded:
+        return []
+    roles = {"pretraining": "Fill mask + next sentence", "classifier": "Sentiment"}
+    lines = ["**Precision.** " + esc(f"Requested: {info.get('settings', {}).get('precision', '')}; CPU: "
+                                      f"{info.get('cpu_flags', '')}.")]
+    for kind, m in loaded.items():
+        lines.append(f"- {roles.get(kind) or esc(kind)}: **{esc(m.get('precision', ''))}**, "
+                     f"{esc(m.get('precision_reason', ''))}")
+    return lines
+
+
 def about_markdown(service: Any, settings: Settings) -> str:
     """The model card: what is loaded, its limits, the privacy promise (operator values escaped)."""
     info = service.describe()
@@ -91,6 +105,7 @@ def about_markdown(service: Any, settings: Settings) -> str:
             f"{m.get('max_length', '')} | {code(str(m.get('weights_sha256', ''))[:12])} |")
     if not info.get("loaded"):
         lines.append("| - | (models load on first use) | | | | | | |")
+    lines += ["", *precision_markdown(info)]
     s = info.get("settings", {})
     lines += ["", *bundled_markdown(build_numbers(str(settings.mlm_model), str(settings.sentiment_model)))]
     lines += [

@@ -107,7 +107,7 @@ class FillTab:
                     note = gr.Markdown(elem_id="fm-note")
                     gr.Markdown(fmt.FILL_CAVEAT, elem_classes="caveat", elem_id="fm-caveat")
             filling = gr.on([run.click, text.submit], self.fill_mask, inputs=[text, topk, targets], outputs=[*labels, filled],
-                            api_name="fill_mask")
+                            api_name="fill_mask", concurrency_limit=self.ctx.settings.fast_concurrency)
             filling.success(self.label_visibility, labels, [*labels, note], api_visibility="private", queue=False,
                             show_progress="hidden")
             show_errors_in_place(filling, self.fill_mask, [*labels, filled],

@@ -42,7 +42,8 @@ class NextSentenceTab:
                     label = gr.Label(label="P(B follows A)", elem_id="ns-label")
                     note = gr.Markdown(elem_id="ns-note")
                     gr.Markdown(fmt.NSP_CAVEAT, elem_classes="caveat", elem_id="ns-caveat")
-            scored = run.click(self.next_sentence, [a, b], [label, note], api_name="next_sentence")
+            scored = run.click(self.next_sentence, [a, b], [label, note], api_name="next_sentence",
+                               concurrency_limit=self.ctx.settings.fast_concurrency)
             show_errors_in_place(scored, self.next_sentence, [label, note], [None, ""], note)
             gr.Markdown("### Rank several candidates for B (one per line; A is the sentence above)")
             with gr.Row():

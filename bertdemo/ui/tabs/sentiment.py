@@ -129,7 +129,8 @@ class SentimentTab:
                     high = gr.HighlightedText(label=ATTRIBUTION_LABEL, elem_id="st-highlight", show_legend=True)
                     gr.Markdown(fmt.SENTIMENT_CAVEAT, elem_classes="caveat", elem_id="st-caveat")
             method.change(method_help, [method], [method_md], api_visibility="private", queue=False, show_progress="hidden")
-            classify = gr.on([run.click, text.submit], self.sentiment, [text], [label, note], api_name="sentiment")
+            classify = gr.on([run.click, text.submit], self.sentiment, [text], [label, note], api_name="sentiment",
+                             concurrency_limit=self.ctx.settings.fast_concurrency)
             classify.success(lambda: None, None, [high], api_visibility="private", queue=False, show_progress="hidden")
             show_errors_in_place(classify, self.sentiment, [label, note, high], [None, "", None], note)
             explained = explain.click(self.explain, [text, method], [label, note, high], api_name="explain")
