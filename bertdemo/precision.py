@@ -108,7 +108,7 @@ def decide_precision(requested: str, device: str, kind: str, weights_sha256: str
     and only for weights the qualification file lists as eligible; fp32 otherwise, saying which condition failed.
     """
     if requested != "auto":
-        return PrecisionChoice(requested, requested, f"set by the operator (BERTDEMO_PRECISION={requested})")
+        return PrecisionChoice(requested, requested, f"asked for by name (precision={requested}), not chosen by auto")
     if device != "cpu":
         return PrecisionChoice("fp32", requested, f"auto: fp32 on {device} (bf16/fp16 on GPUs are opt-in)")
     if not native_bf16(flags):

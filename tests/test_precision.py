@@ -87,7 +87,7 @@ def test_auto_picks_bf16_only_with_native_bf16_and_the_qualified_hash() -> None:
     assert wrong_kind.precision == "fp32"
     assert decide_precision("auto", "cpu", "pretraining", sha, NATIVE, None).precision == "fp32"
     assert decide_precision("auto", "cuda", "pretraining", sha, NATIVE, record).precision == "fp32"
-    assert decide_precision("fp32", "cpu", "pretraining", sha, NATIVE, record).reason.startswith("set by the operator")
+    assert decide_precision("fp32", "cpu", "pretraining", sha, NATIVE, record).reason.startswith("asked for by name")
     failed = {"models": {"pretraining": {**record["models"]["pretraining"], "eligible": False, "why": "nsp 98 %"}}}
     no = decide_precision("auto", "cpu", "pretraining", sha, NATIVE, failed)
     assert no.precision == "fp32" and "did not qualify" in no.reason and "nsp 98 %" in no.reason
@@ -124,3 +124,18 @@ def test_auto_through_the_loader_reads_the_qualification_file(tiny_mlm_dir: Path
         assert svc.describe()["loaded"]["pretraining"]["precision_reason"] == svc.mlm.precision_reason
     finally:
         svc.close()
+
+
+def test_audit_cli_runs_in_fp32_unless_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An audit's numbers must not depend on the CPU kind: ``bertdemo audit`` loads fp32 by default (where
+    serving's auto would pick bf16 for the bundled models), and bf16 only when asked."""
+    from bertdemo.cli import main
+
+    monkeypatch.delenv("BERTDEMO_PRECISION", raising=False)
+    for extra, expected in (([], "fp32"), (["--precision", "bf16"], "bf16")):
+        out = tmp_path / f"audit-{expected}"
+        code = main(["audit", "--checks", "crows_pairs", "--limit", "5", "--out", str(out),
+                     "--mlm-model", DEFAULT_MLM_MODEL, "--sentiment-model", DEFAULT_SENTIMENT_MODEL, *extra])
+        assert code in (0, 1, 3)
+        loaded = json.loads((out / "report.json").read_text())["model"]["loaded"]
+        assert loaded["pretraining"]["precision"] == expected, loaded

@@ -64,6 +64,10 @@ def _service(args: argparse.Namespace) -> Any:
     settings = settings_from_args(args)
     if getattr(args, "batch_size", None) is None and not os.environ.get(ENV_VARS["batch_size"]):
         settings = settings.replace(batch_size=AUDIT_BATCH_SIZE)
+    if getattr(args, "precision", None) is None and not os.environ.get(ENV_VARS["precision"]):
+        # An audit's numbers must not depend on the CPU it runs on (a CI gate, a baseline made elsewhere):
+        # fp32 unless asked, where serving's "auto" would pick bf16 on CPUs with bf16 units.
+        settings = settings.replace(precision="fp32")
     return ModelService(settings)
 
 
