@@ -256,6 +256,8 @@ def figure_png(res: Any, layer: int = 1, head: int = AVERAGE, token: int | None 
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
+    from bertdemo.drawing import release_fonts
+
     n = len(res.tokens)
     panels = [(layer, head)] + ([(layer, AVERAGE)] if head != AVERAGE else [])
     side = max(4.5, min(9.0, 2.5 + 0.16 * n))
@@ -279,4 +281,5 @@ def figure_png(res: Any, layer: int = 1, head: int = AVERAGE, token: int | None 
     fig.suptitle(title, fontsize=10)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
+    release_fonts()
     return buf.getvalue()

@@ -85,6 +85,8 @@ def draw(f: Figure) -> str:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure as MplFigure
 
+    from bertdemo.drawing import release_fonts
+
     fig = MplFigure(figsize=(7, 0.45 * len(f.labels) + 1.2))
     ax = fig.add_subplot(1, 1, 1)
     vals = [np.nan if v is None else v for v in f.values]
@@ -111,4 +113,5 @@ def draw(f: Figure) -> str:
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    release_fonts()
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

@@ -144,9 +144,12 @@ def _plot(result: Any) -> Any:
         return None
     import matplotlib
 
+    from bertdemo.drawing import release_fonts
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    release_fonts()  # gradio draws this figure later, in its own thread: drop the fonts of earlier drawings
     n = len(gates)
     fig, axes = plt.subplots(n, 1, figsize=(7, 0.75 * n + 0.6), squeeze=False)
     for ax, (check, g) in zip(axes[:, 0], gates, strict=True):
