@@ -182,8 +182,8 @@ def _start(port: int, work: Path, ttl: int) -> subprocess.Popen[bytes]:
            "TOKENIZERS_PARALLELISM": "false"}
     for key in ("BERTDEMO_PORT", "BERTDEMO_HOST", "BERTDEMO_OUTPUT_DIR"):
         env.pop(key, None)
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    with (work / "server.log").open("wb") as log:  # the server's own account of errors, read at the end
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=str(ROOT), env=env, stdout=log, stderr=log)
     deadline = time.time() + 180
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -273,6 +273,8 @@ def run(minutes: float, clients: int, every: float, ttl: int, audit_every: float
         "open_fds_max": max(s.open_fds for s in samples), "threads_max": max(s.threads for s in samples),
         "disk_kib": {"max": max(s.disk_kib for s in samples), "last": samples[-1].disk_kib},
         "cpu": _cpu_flags(),
+        "server_log_errors": [line for line in (work / "server.log").read_text(errors="replace").splitlines()
+                              if "error" in line.lower() or "traceback" in line.lower()][:20],
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     _plot(samples, out / "soak.png", summary)
