@@ -59,6 +59,28 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class _SendWatch:
+    """An ASGI ``send`` that remembers whether the response has started (an error after that can only end it)."""
+
+    def __init__(self, send: Any) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        self.started = self.started or message.get("type") == "http.response.start"
+        await self.send(message)
+
+
+async def _plain(send: Any, status: int, text: str, close: bool = False) -> None:
+    """A whole plain-text response, with the security headers."""
+    body = text.encode()
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()), *_RAW]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
@@ -81,11 +103,7 @@ class BodyLimit:
         self.max_json_values = max_json_values
 
     async def _refuse(self, send: Any, message: str = "") -> None:
-        body = (message or f"request body too large: at most {self.max_bytes} bytes").encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                                (b"content-length", str(len(body)).encode()), (b"connection", b"close"), *_RAW]})
-        await send({"type": "http.response.body", "body": body})
+        await _plain(send, 413, message or f"request body too large: at most {self.max_bytes} bytes", close=True)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope.get("type") != "http":
@@ -104,7 +122,7 @@ class BodyLimit:
             await self._json(scope, receive, send)
             return
         seen = 0
-        started = False
+        watched = _SendWatch(send)
 
         async def counting_receive() -> dict[str, Any]:
             nonlocal seen
@@ -115,15 +133,10 @@ class BodyLimit:
                     raise _TooLarge(413, f"request body too large: at most {self.max_bytes} bytes")
             return message
 
-        async def watching_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            started = started or message.get("type") == "http.response.start"
-            await send(message)
-
         try:
-            await self.app(scope, counting_receive, watching_send)
+            await self.app(scope, counting_receive, watched)
         except _TooLarge:
-            if not started:
+            if not watched.started:
                 await self._refuse(send)
 
 
@@ -175,27 +188,16 @@ class QuietErrors:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def watching_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            started = started or message.get("type") == "http.response.start"
-            await send(message)
-
+        watched = _SendWatch(send)
         try:
-            await self.app(scope, receive, watching_send)
+            await self.app(scope, receive, watched)
         except Exception as err:
             if isinstance(err, _TooLarge):
                 raise
             log.error("internal error answering a request: %s", type(err).__name__,
                       exc_info=self.log_user_text)
-            if started:
-                return  # the answer was under way: the connection just ends
-            body = b"internal error"
-            await send({"type": "http.response.start", "status": 500,
-                        "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                                    (b"content-length", str(len(body)).encode()), *_RAW]})
-            await send({"type": "http.response.body", "body": body})
+            if not watched.started:  # otherwise the answer was under way: the connection just ends
+                await _plain(send, 500, "internal error")
 
 
 class _TooLarge(HTTPException):
