@@ -159,10 +159,16 @@ def method_disagreement(res: Explanation, other: Explanation, n: int = 5) -> str
 
     theirs = other.word_scores()
     peak = max((abs(s) for _, s in theirs.values()), default=0.0) or 1.0
-    flipped = [w for w, s in res.top_words(n)
+    shown = res.top_words(n)
+    flipped = [w for w, s in shown
                if w.lower() in theirs and s * theirs[w.lower()][1] < 0 and abs(theirs[w.lower()][1]) >= 0.1 * peak]
     if not flipped:
         return ""
+    if len(flipped) > len(shown) / 2:  # listing (nearly) every word would say nothing
+        return (f"**The word-level explanation of this text is unreliable**: the two methods disagree on most "
+                f"words ({len(flipped)} of the {len(shown)} strongest get opposite signs from "
+                f"{esc(METHOD_NAMES.get(other.method, other.method))}). Read the colours as noise here, "
+                "not as reasons for the label.")
     return (f"**The methods disagree** on {', '.join(code(w) for w in flipped)}: "
             f"{esc(METHOD_NAMES.get(other.method, other.method))} gives the opposite sign. "
             "Gradient × input measures a local slope, integrated gradients the whole path from a blank text; "
