@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from bertdemo.compare import FILL, NSP, Comparison, top_answer
+from bertdemo.compare import FILL, NSP, TIMED_ROUNDS, Comparison, top_answer
 from bertdemo.tasks.attribution import Explanation
 from bertdemo.tasks.fill_mask import Candidate
 from bertdemo.tasks.next_sentence import NextSentenceResult, RankedCandidate
@@ -267,8 +267,9 @@ def attention_note(res: Any, layer: int, head: int) -> str:
 
 
 # ---- compare models ---------------------------------------------------------------------------
-COMPARE_TIME_NOTE = ("_Time: this one request on each model in turn (tokenizing, forward pass, result) on this "
-                     "server's hardware; it varies from request to request. Size: weights in memory as served._")
+COMPARE_TIME_NOTE = ("_Time: one request (tokenizing, forward pass, result) on this server's hardware, the median of "
+                     f"{TIMED_ROUNDS} after an untimed warm-up, the models taking turns; single-request times are noisy, "
+                     "so only a large, repeatable gap means much. Size: weights in memory as served._")
 
 
 def _compare_answer(task: str, res: Any) -> list[tuple[str, str]]:
