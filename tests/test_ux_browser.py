@@ -1,0 +1,120 @@
+"""Fixes a newcomer's first tour found, in a real browser (Playwright + Debian's Chromium), at 1400 px and on
+a phone (390 px): every error clears its whole result area (however often it happens), the Attention tab's
+error state, the Bias audit table, the chat's two-sentence table on a phone, the export file names, and the
+MCP address the About tab gives.
+
+Screenshots go to ``artifacts/screenshots/ux_*.png`` (override with ``BERTDEMO_SCREENSHOTS``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_browser import SHOTS, TIMEOUT, box, free_port, open_tab, wait_text  # shared, not copied
+from test_browser import browser as browser  # the module's Chromium (a fixture)
+from test_browser import pytestmark as browser_marks
+
+pytestmark = browser_marks
+DESKTOP = {"width": 1400, "height": 1000}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def app_url(settings: Any, other_mlm_dir: Path, other_clf_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app with a second model (so the Compare models tab is there), served on the port its settings name."""
+    from bertdemo.service import ModelService
+    from bertdemo.ui import build_app, launch_kwargs
+
+    s = settings.replace(output_dir=str(tmp_path_factory.mktemp("ux_browser")), port=free_port(), mcp=True,
+                         compare_mlm_model=str(other_mlm_dir), compare_sentiment_model=str(other_clf_dir))
+    service = ModelService(s)
+    demo = build_app(s, service=service)
+    demo.launch(prevent_thread_lock=True, quiet=True, **launch_kwargs(s))
+    yield f"http://127.0.0.1:{s.port}/"
+    demo.close()
+    service.close()
+
+
+def _page(browser: Any, url: str, viewport: dict[str, int], **extra: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport=viewport, **extra)
+    pg = context.new_page()
+    pg.set_default_timeout(TIMEOUT)
+    pg.goto(url, wait_until="load")
+    pg.locator("#chat-input textarea").wait_for()
+    yield pg
+    context.close()
+
+
+@pytest.fixture()
+def page(browser: Any, app_url: str) -> Iterator[Any]:
+    yield from _page(browser, app_url, DESKTOP)
+
+
+@pytest.fixture()
+def phone(browser: Any, app_url: str) -> Iterator[Any]:
+    yield from _page(browser, app_url, PHONE, is_mobile=True, has_touch=True)
+
+
+def shot(pg: Any, name: str, full_page: bool = True) -> None:
+    pg.wait_for_timeout(300)  # let transitions settle
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SHOTS / f"ux_{name}.png"), full_page=full_page)
+
+
+def label_text(pg: Any, elem_id: str) -> str:
+    return pg.locator(f"#{elem_id}").inner_text()
+
+
+def set_text(pg: Any, elem_id: str, value: str) -> None:
+    box(pg, elem_id).fill(value)
+
+
+def good_then_error(pg: Any, run: str, fill: dict[str, tuple[str, str]], shown: str, note: str,
+                    cleared: list[str]) -> None:
+    """Three times: a good answer (``shown`` gets a %), then an error (``note`` says so and every element of
+    ``cleared`` is empty of results). The second error used to leave the previous answer's chart beside it."""
+    for _ in range(3):
+        for elem_id, (good, _bad) in fill.items():
+            set_text(pg, elem_id, good)
+        pg.locator(f"#{run}").click()
+        pg.wait_for_function("([id]) => document.querySelector(`#${id}`).innerText.includes('%')", arg=[shown])
+        pg.wait_for_function("([id]) => !document.querySelector(`#${id}`).innerText.includes('Error')", arg=[note])
+        for elem_id, (_good, bad) in fill.items():
+            set_text(pg, elem_id, bad)
+        pg.locator(f"#{run}").click()
+        wait_text(pg, note, r"Error")
+        pg.wait_for_timeout(400)  # anything that would come after the error's own update
+        for elem_id in cleared:
+            el = pg.locator(f"#{elem_id}")
+            left = el.inner_text() + "".join(i.input_value() for i in el.locator("textarea, input[type=text]").all())
+            assert "%" not in left, f"#{elem_id} still shows an old result beside the error: {left!r}"
+
+
+def test_fill_mask_errors_clear_the_chart_every_time(page: Any) -> None:
+    open_tab(page, "Fill mask")
+    good_then_error(page, "fm-run", {"fm-text": ("paris is the [MASK] of france.", "no mask here")}, "fm-label-0",
+                    "fm-note", ["fm-label-0"])
+    assert box(page, "fm-filled").input_value() == ""
+    shot(page, "fill_error")
+    good_then_error(page, "cmp-run", {"cmp-a": ("the man worked as a [MASK].", "no mask here")}, "cmp-label-a",
+                    "cmp-note", ["cmp-label-a", "cmp-label-b"])
+    assert box(page, "cmp-filled-a").input_value() == "" and box(page, "cmp-filled-b").input_value() == ""
+
+
+def test_next_sentence_and_sentiment_errors_clear_every_time(page: Any) -> None:
+    open_tab(page, "Next sentence")
+    good_then_error(page, "ns-run", {"ns-a": ("i went to the bakery.", "")}, "ns-label", "ns-note", ["ns-label"])
+    open_tab(page, "Sentiment")
+    good_then_error(page, "st-run", {"st-text": ("i loved this movie.", "")}, "st-label", "st-note",
+                    ["st-label", "st-highlight"])
+    good_then_error(page, "st-explain", {"st-text": ("i loved this movie.", "")}, "st-label", "st-note",
+                    ["st-label", "st-highlight"])
+
+
+def test_compare_models_errors_clear_every_time(page: Any) -> None:
+    open_tab(page, "Compare models")
+    good_then_error(page, "mc-run", {"mc-text": ("paris is the [MASK] of france.", "no mask here")}, "mc-result",
+                    "mc-result", ["mc-result"])
