@@ -118,3 +118,45 @@ def test_compare_models_errors_clear_every_time(page: Any) -> None:
     open_tab(page, "Compare models")
     good_then_error(page, "mc-run", {"mc-text": ("paris is the [MASK] of france.", "no mask here")}, "mc-result",
                     "mc-result", ["mc-result"])
+
+
+def error_badges(pg: Any) -> list[str]:
+    """Ids of the components showing gradio's red "Error" status badge."""
+    return pg.evaluate("""() => [...document.querySelectorAll('.error')].filter(e => e.offsetParent !== null &&
+        e.innerText.trim() === 'Error').map(e => (e.closest('[id]') || {}).id || '?')""")
+
+
+def shown_names(pg: Any, elem_id: str) -> list[tuple[str, bool]]:
+    """The file names a download box shows, each with whether it fits (nothing cut off)."""
+    return pg.evaluate(r"""([id]) => [...document.querySelectorAll(`#${id} td.filename, #${id} .file-name`)]
+        .map(e => [e.textContent.replace(/\s/g, ""),
+                   [e, ...e.querySelectorAll('*')].every(x => x.scrollWidth <= x.clientWidth + 1)])""", [elem_id])
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_attention_export_names_and_error_state(browser: Any, app_url: str, viewport: str) -> None:
+    pg = next(_page(browser, app_url, DESKTOP if viewport == "desktop" else PHONE))
+    open_tab(pg, "Attention")
+    pg.locator("#at-grid img").first.wait_for()
+    pg.locator("#at-export").click()
+    pg.locator("#at-html-file a[href]").first.wait_for()
+    pg.locator("#at-png-file a[href]").first.wait_for()
+    names = shown_names(pg, "at-html-file") + shown_names(pg, "at-png-file")
+    shot(pg, f"attention_export_{viewport}")
+    assert [n for n, _ in names] == ["attention.html", "attention.png"], names
+    assert all(fits for _, fits in names), names
+    box(pg, "at-text").fill(" ".join(["word"] * 80))
+    pg.locator("#at-run").click()
+    wait_text(pg, "at-note", r"Error")
+    pg.wait_for_timeout(500)
+    shot(pg, f"attention_error_{viewport}")
+    assert error_badges(pg) == []
+    assert pg.locator("#at-html-file a[href], #at-png-file a[href]").count() == 0  # the last text's downloads gone
+    assert not pg.locator("#at-layer").is_visible() and not pg.locator("#at-token").is_visible()
+    # a good text brings the controls back
+    box(pg, "at-text").fill("the cat sat on the mat.")
+    pg.locator("#at-run").click()
+    pg.locator("#at-grid img").first.wait_for()
+    pg.locator("#at-layer").wait_for(state="visible")
+    assert "Error" not in pg.locator("#at-note").inner_text() and error_badges(pg) == []
+    pg.context.close()
