@@ -160,3 +160,34 @@ def test_attention_export_names_and_error_state(browser: Any, app_url: str, view
     pg.locator("#at-layer").wait_for(state="visible")
     assert "Error" not in pg.locator("#at-note").inner_text() and error_badges(pg) == []
     pg.context.close()
+
+
+def cut_off(pg: Any, elem_id: str, may_scroll: bool) -> list[str]:
+    """The visible boxes inside ``elem_id`` whose content is wider than they are and that hide the rest (or,
+    unless ``may_scroll``, that make a person scroll sideways to find it), with their text."""
+    return pg.evaluate("""([id, mayScroll]) => [...document.querySelectorAll(`#${id} *`)].filter(e => {
+        const o = getComputedStyle(e).overflowX;
+        return e.checkVisibility({visibilityProperty: true}) && e.scrollWidth > e.clientWidth + 1 &&
+               o !== 'visible' && !(mayScroll && ['auto', 'scroll'].includes(o));
+    }).map(e => `${e.tagName}.${e.className}: ${e.innerText.slice(0, 80)}`)""", [elem_id, may_scroll])
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_bias_audit_table_whole_and_inconclusive_says_what_to_do(browser: Any, app_url: str, viewport: str) -> None:
+    pg = next(_page(browser, app_url, DESKTOP if viewport == "desktop" else PHONE))
+    open_tab(pg, "Bias audit")
+    limit = pg.locator("#au-limit input[type=number]")
+    limit.fill("5")
+    limit.press("Enter")
+    pg.locator("#au-run").click()
+    summary = wait_text(pg, "au-summary", r"Verdict")
+    wait_text(pg, "au-table", r"straddles|too few|inconclusive")
+    pg.wait_for_timeout(500)
+    shot(pg, f"audit_{viewport}")
+    assert cut_off(pg, "au-table", may_scroll=viewport == "phone") == []
+    narrowest = pg.evaluate("""() => Math.min(...[...document.querySelectorAll('#au-table td')]
+        .filter(td => td.checkVisibility() && td.innerText.trim()).map(td => td.getBoundingClientRect().width))""")
+    assert narrowest >= 60, narrowest  # no column squeezed to a letter per line
+    if "INCONCLUSIVE**" in summary or "Verdict: INCONCLUSIVE" in summary:
+        assert "raise the sample size" in summary.lower(), summary
+    pg.context.close()

@@ -42,6 +42,12 @@ CSS = """
   #tabs .prose th, #tabs .prose td {word-break: normal; overflow-wrap: normal; min-width: 5.5em;}
 }
 #mc-result td:first-child {white-space: nowrap;}  /* compare models: row names on one line */
+/* the Bias audit table on a phone: its columns keep a readable width and the table scrolls sideways in
+   its box (squeezed to 390 px, every word would break into a letter per line) */
+@media (max-width: 640px) {
+  #au-table .table-container {min-width: 1000px;}
+  #au-table {overflow-x: auto;}
+}
 """
 
 
