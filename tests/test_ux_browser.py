@@ -191,3 +191,38 @@ def test_bias_audit_table_whole_and_inconclusive_says_what_to_do(browser: Any, a
     if "INCONCLUSIVE**" in summary or "Verdict: INCONCLUSIVE" in summary:
         assert "raise the sample size" in summary.lower(), summary
     pg.context.close()
+
+
+def placeholder_fits(pg: Any, elem_id: str) -> bool:
+    """Whether the box's placeholder shows whole: the lines it wraps to (in the box's font and inner width)
+    all fit in the box's height."""
+    return pg.evaluate("""([id]) => { const t = document.querySelector(`#${id} textarea, #${id} input`);
+        const cs = getComputedStyle(t); const ctx = document.createElement('canvas').getContext('2d');
+        ctx.font = cs.font; const inner = t.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+        const needs = Math.ceil(ctx.measureText(t.placeholder).width / inner - 0.02);
+        const shows = Math.floor((t.clientHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom)) /
+                                 parseFloat(cs.lineHeight) + 0.05);
+        return needs <= (t.tagName === 'TEXTAREA' ? shows : 1); }""", [elem_id])
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_chat_two_sentence_table_and_placeholder(browser: Any, app_url: str, viewport: str) -> None:
+    pg = next(_page(browser, app_url, DESKTOP if viewport == "desktop" else PHONE,
+                    **({"is_mobile": True, "has_touch": True} if viewport == "phone" else {})))
+    box(pg, "chat-input").fill("The [MASK] was tired. || The [MASK] went to sleep.")
+    box(pg, "chat-input").press("Enter")
+    wait_text(pg, "chat-bot", r"Sentence B")
+    pg.wait_for_timeout(500)
+    shot(pg, f"chat_pair_{viewport}", full_page=False)
+    assert cut_off(pg, "chat-bot", may_scroll=True) == []  # a table wider than the bubble scrolls in it
+    clipped = pg.evaluate("""() => [...document.querySelectorAll('#chat-bot table')].filter(t => {
+        const r = t.getBoundingClientRect(); const bot = document.querySelector('#chat-bot').getBoundingClientRect();
+        const o = getComputedStyle(t).overflowX;
+        return r.right > bot.right + 1 && !(['auto', 'scroll'].includes(o) && t.scrollWidth > t.clientWidth); }).length""")
+    assert clipped == 0
+    sentence_b = pg.evaluate("""() => { const th = [...document.querySelectorAll('#chat-bot th')]
+        .find(h => h.innerText.includes('Sentence B')); const box = th.closest('table').getBoundingClientRect();
+        return th.getBoundingClientRect().right <= box.right + 1; }""")
+    assert sentence_b  # the Sentence B column shows without scrolling
+    assert placeholder_fits(pg, "chat-input")  # the box emptied after sending
+    pg.context.close()
