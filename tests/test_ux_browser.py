@@ -226,3 +226,28 @@ def test_chat_two_sentence_table_and_placeholder(browser: Any, app_url: str, vie
     assert sentence_b  # the Sentence B column shows without scrolling
     assert placeholder_fits(pg, "chat-input")  # the box emptied after sending
     pg.context.close()
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_about_explain_and_compare_as_shown(browser: Any, app_url: str, viewport: str) -> None:
+    """About gives this app's own MCP address; Explain never lists most words as disagreements; Compare models
+    says how its times were taken."""
+    pg = next(_page(browser, app_url, DESKTOP if viewport == "desktop" else PHONE))
+    open_tab(pg, "About")
+    about = wait_text(pg, "about-md", r"gradio_api/mcp")
+    assert f"{app_url}gradio_api/mcp/" in about and ":7860/" not in about
+    pg.locator("#about-md code", has_text="mcpServers").scroll_into_view_if_needed()
+    shot(pg, f"about_mcp_{viewport}", full_page=False)
+    open_tab(pg, "Sentiment")
+    box(pg, "st-text").fill("He is a good doctor.")
+    pg.locator("#st-explain").click()
+    note = wait_text(pg, "st-note", r"%")
+    listed = note.split("methods disagree on ", 1)[1].split(":", 1)[0].split(", ") if "methods disagree on" in note else []
+    assert len(listed) <= 2, note  # a few words at most (of the 5 strongest), else it says "unreliable"
+    shot(pg, f"explain_{viewport}", full_page=False)
+    open_tab(pg, "Compare models")
+    pg.locator("#mc-run").click()
+    result = wait_text(pg, "mc-result", r"ms")
+    assert "median of 3 after an untimed warm-up" in result and "noisy" in result
+    shot(pg, f"compare_{viewport}")
+    pg.context.close()
