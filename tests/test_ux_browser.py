@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
-from test_browser import SHOTS, TIMEOUT, box, free_port, open_tab, wait_text  # shared, not copied
+from test_browser import SHOTS, box, free_port, open_page, open_tab, wait_text  # shared, not copied
 from test_browser import browser as browser  # the module's Chromium (a fixture)
 from test_browser import pytestmark as browser_marks
 
@@ -38,24 +39,17 @@ def app_url(settings: Any, other_mlm_dir: Path, other_clf_dir: Path, tmp_path_fa
     service.close()
 
 
-def _page(browser: Any, url: str, viewport: dict[str, int], **extra: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=viewport, **extra)
-    pg = context.new_page()
-    pg.set_default_timeout(TIMEOUT)
-    pg.goto(url, wait_until="load")
-    pg.locator("#chat-input textarea").wait_for()
-    yield pg
-    context.close()
-
-
 @pytest.fixture()
 def page(browser: Any, app_url: str) -> Iterator[Any]:
-    yield from _page(browser, app_url, DESKTOP)
+    yield from open_page(browser, app_url, DESKTOP)
 
 
-@pytest.fixture()
-def phone(browser: Any, app_url: str) -> Iterator[Any]:
-    yield from _page(browser, app_url, PHONE, is_mobile=True, has_touch=True)
+@pytest.fixture(params=["desktop", "phone"])
+def view(request: pytest.FixtureRequest, browser: Any, app_url: str) -> Iterator[tuple[Any, str]]:
+    """The app at 1400x1000 and on a phone (390x844), with the name of the view (for screenshots)."""
+    extra = {"is_mobile": True, "has_touch": True} if request.param == "phone" else {}
+    for pg in open_page(browser, app_url, DESKTOP if request.param == "desktop" else PHONE, **extra):
+        yield pg, request.param
 
 
 def shot(pg: Any, name: str, full_page: bool = True) -> None:
@@ -133,9 +127,8 @@ def shown_names(pg: Any, elem_id: str) -> list[tuple[str, bool]]:
                    [e, ...e.querySelectorAll('*')].every(x => x.scrollWidth <= x.clientWidth + 1)])""", [elem_id])
 
 
-@pytest.mark.parametrize("viewport", ["desktop", "phone"])
-def test_attention_export_names_and_error_state(browser: Any, app_url: str, viewport: str) -> None:
-    pg = next(_page(browser, app_url, DESKTOP if viewport == "desktop" else PHONE))
+def test_attention_export_names_and_error_state(view: tuple[Any, str]) -> None:
+    pg, viewport = view
     open_tab(pg, "Attention")
     pg.locator("#at-grid img").first.wait_for()
     pg.locator("#at-export").click()
@@ -159,7 +152,6 @@ def test_attention_export_names_and_error_state(browser: Any, app_url: str, view
     pg.locator("#at-grid img").first.wait_for()
     pg.locator("#at-layer").wait_for(state="visible")
     assert "Error" not in pg.locator("#at-note").inner_text() and error_badges(pg) == []
-    pg.context.close()
 
 
 def cut_off(pg: Any, elem_id: str, may_scroll: bool) -> list[str]:
@@ -172,9 +164,8 @@ def cut_off(pg: Any, elem_id: str, may_scroll: bool) -> list[str]:
     }).map(e => `${e.tagName}.${e.className}: ${e.innerText.slice(0, 80)}`)""", [elem_id, may_scroll])
 
 
-@pytest.mark.parametrize("viewport", ["desktop", "phone"])
-def test_bias_audit_table_whole_and_inconclusive_says_what_to_do(browser: Any, app_url: str, viewport: str) -> None:
-    pg = next(_page(browser, app_url, DESKTOP if viewport == "desktop" else PHONE))
+def test_bias_audit_table_whole_and_inconclusive_says_what_to_do(view: tuple[Any, str]) -> None:
+    pg, viewport = view
     open_tab(pg, "Bias audit")
     limit = pg.locator("#au-limit input[type=number]")
     limit.fill("5")
@@ -190,7 +181,6 @@ def test_bias_audit_table_whole_and_inconclusive_says_what_to_do(browser: Any, a
     assert narrowest >= 60, narrowest  # no column squeezed to a letter per line
     if "INCONCLUSIVE**" in summary or "Verdict: INCONCLUSIVE" in summary:
         assert "raise the sample size" in summary.lower(), summary
-    pg.context.close()
 
 
 def placeholder_fits(pg: Any, elem_id: str) -> bool:
@@ -205,10 +195,8 @@ def placeholder_fits(pg: Any, elem_id: str) -> bool:
         return needs <= (t.tagName === 'TEXTAREA' ? shows : 1); }""", [elem_id])
 
 
-@pytest.mark.parametrize("viewport", ["desktop", "phone"])
-def test_chat_two_sentence_table_and_placeholder(browser: Any, app_url: str, viewport: str) -> None:
-    pg = next(_page(browser, app_url, DESKTOP if viewport == "desktop" else PHONE,
-                    **({"is_mobile": True, "has_touch": True} if viewport == "phone" else {})))
+def test_chat_two_sentence_table_and_placeholder(view: tuple[Any, str]) -> None:
+    pg, viewport = view
     box(pg, "chat-input").fill("The [MASK] was tired. || The [MASK] went to sleep.")
     box(pg, "chat-input").press("Enter")
     wait_text(pg, "chat-bot", r"Sentence B")
@@ -225,17 +213,15 @@ def test_chat_two_sentence_table_and_placeholder(browser: Any, app_url: str, vie
         return th.getBoundingClientRect().right <= box.right + 1; }""")
     assert sentence_b  # the Sentence B column shows without scrolling
     assert placeholder_fits(pg, "chat-input")  # the box emptied after sending
-    pg.context.close()
 
 
-@pytest.mark.parametrize("viewport", ["desktop", "phone"])
-def test_about_explain_and_compare_as_shown(browser: Any, app_url: str, viewport: str) -> None:
+def test_about_explain_and_compare_as_shown(view: tuple[Any, str]) -> None:
     """About gives this app's own MCP address; Explain never lists most words as disagreements; Compare models
     says how its times were taken."""
-    pg = next(_page(browser, app_url, DESKTOP if viewport == "desktop" else PHONE))
+    pg, viewport = view
     open_tab(pg, "About")
     about = wait_text(pg, "about-md", r"gradio_api/mcp")
-    assert f"{app_url}gradio_api/mcp/" in about and ":7860/" not in about
+    assert f"http://{urlparse(pg.url).netloc}/gradio_api/mcp/" in about and ":7860/" not in about
     pg.locator("#about-md code", has_text="mcpServers").scroll_into_view_if_needed()
     shot(pg, f"about_mcp_{viewport}", full_page=False)
     open_tab(pg, "Sentiment")
@@ -250,4 +236,3 @@ def test_about_explain_and_compare_as_shown(browser: Any, app_url: str, viewport
     result = wait_text(pg, "mc-result", r"ms")
     assert "median of 3 after an untimed warm-up" in result and "noisy" in result
     shot(pg, f"compare_{viewport}")
-    pg.context.close()
