@@ -13,6 +13,7 @@ number is never shown beside a model it was not measured on.
 from __future__ import annotations
 
 import json
+import statistics
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ ENABLE = ("Comparing two models is off on this server. The operator turns it on 
           "`bertdemo audit --out` reports) adds each model's bias-audit numbers.")
 STATUS_ORDER = ("pass", "inconclusive", "fail", "error")
 MAX_REPORT_BYTES = 50 * 1024 * 1024
+TIMED_ROUNDS = 3  # timed requests per model after one untimed warm-up (the median is shown)
 
 
 @dataclass
@@ -115,18 +117,28 @@ def compare(service: Any, task: Any, text: Any, second: Any = "", models: Any = 
     if not isinstance(names, (list, tuple)) or not names:
         raise InputError("must name at least one model", field="model")
     services = [(str(n), service.for_model(kind, n)) for n in names]  # refuses any other name before any work
-    answers = []
-    for name, svc in services:
-        loaded = svc.model(kind)  # loaded before the clock starts: the time is the request's, not the loading's
-        start = time.perf_counter()
+
+    def ask(svc: Any) -> Any:
         if task == FILL:
-            answer: Any = svc.fill_mask(text, top_k=top_k)
-        elif task == NSP:
-            answer = svc.next_sentence(text, second)
-        else:
-            (answer,) = svc.sentiment([text])
-        ms = 1000 * (time.perf_counter() - start)
-        answers.append(ModelAnswer(facts(loaded, name, service.settings.audit_reports), round(ms, 1), answer))
+            return svc.fill_mask(text, top_k=top_k)
+        if task == NSP:
+            return svc.next_sentence(text, second)
+        (answer,) = svc.sentiment([text])
+        return answer
+
+    # Fair times: every model is loaded and answers once untimed (first-call costs: lazy kernels, caches),
+    # then each is timed TIMED_ROUNDS times, in alternating order, and its median is reported.
+    loaded = [svc.model(kind) for _, svc in services]
+    result = [ask(svc) for _, svc in services]  # the warm-up call is also the answer shown
+    times: list[list[float]] = [[] for _ in services]
+    for r in range(TIMED_ROUNDS):
+        order = range(len(services)) if r % 2 == 0 else reversed(range(len(services)))
+        for i in order:
+            start = time.perf_counter()
+            ask(services[i][1])
+            times[i].append(1000 * (time.perf_counter() - start))
+    answers = [ModelAnswer(facts(ld, name, service.settings.audit_reports), round(statistics.median(ms), 1), res)
+               for (name, _), ld, res, ms in zip(services, loaded, result, times, strict=True)]
     return Comparison(task, str(text), str(second or ""), answers)
 
 

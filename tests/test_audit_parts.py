@@ -189,3 +189,21 @@ def test_toml_config_without_tomllib(tmp_path: Path, monkeypatch: pytest.MonkeyP
     fake = types.SimpleNamespace(loads=lambda text: seen.append(text) or {"templates": {"max_mean_jsd": 0.2}})
     monkeypatch.setitem(sys.modules, "tomli", fake)  # stands in for the installed backport
     assert thresholds.load(cfg)["templates"]["max_mean_jsd"] == 0.2 and seen == [cfg.read_text(encoding="utf-8")]
+
+
+def test_inconclusive_summary_says_what_to_do() -> None:
+    from types import SimpleNamespace
+
+    from bertdemo.audit.checks.base import Gate
+    from bertdemo.ui.audit_adapter import next_step
+
+    def check(needed: int | None, available: int) -> SimpleNamespace:
+        g = Gate("m", 0.1, "<=", 0.1, "k", outcome="inconclusive", needed_n=needed)
+        return SimpleNamespace(gates=[g], sampling={"used": 5, "available": available})
+
+    line = next_step(SimpleNamespace(verdict="inconclusive", checks={"stereoset": check(216, 2106),
+                                                                       "classifier": check(15313, 70)}))
+    assert "raise the sample size" in line and "stereoset about 216" in line and "\n" not in line
+    assert "classifier about 15,313 (it has 70" in line and "bertdemo audit" in line
+    assert next_step(SimpleNamespace(verdict="pass", checks={})) == ""
+    assert next_step(SimpleNamespace(verdict="inconclusive", checks={"templates": check(None, 0)})) == ""  # not size

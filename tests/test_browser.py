@@ -375,15 +375,21 @@ def test_csv_round_trip_keeps_columns_and_skips_empty(page: Any, tmp_path: Path)
     assert rows[0]["label"] == "positive" and rows[1]["label"] == "" and rows[2]["label"] == "negative"
 
 
-@pytest.fixture(scope="module")
-def phone(browser: Any, app_url: str) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+def open_page(browser: Any, url: str, viewport: dict[str, int], **extra: Any) -> Iterator[Any]:
+    """The app at ``url`` in a new browser context (``viewport``, plus ``new_context``'s ``extra``), once its
+    chat input shows; the context is closed afterwards."""
+    context = browser.new_context(viewport=viewport, **extra)
     pg = context.new_page()
     pg.set_default_timeout(TIMEOUT)
-    pg.goto(app_url, wait_until="load")
+    pg.goto(url, wait_until="load")
     pg.locator("#chat-input textarea").wait_for()
     yield pg
     context.close()
+
+
+@pytest.fixture(scope="module")
+def phone(browser: Any, app_url: str) -> Iterator[Any]:
+    yield from open_page(browser, app_url, {"width": 390, "height": 844}, is_mobile=True, has_touch=True)
 
 
 def test_every_tab_reachable_on_a_phone(phone: Any) -> None:

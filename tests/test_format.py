@@ -40,3 +40,20 @@ def test_csv_report_lists_skipped_lines():
     assert "Scored 5 rows" in note and "Skipped 2 rows" in note and "line 3" in note and "line 9" in note
     many = fmt.csv_report("f.csv", 1, [(i, "empty text") for i in range(2, 30)], shown=3)
     assert "and 25 more" in many
+
+
+def test_method_disagreement_on_most_words_says_unreliable():
+    from bertdemo.tasks.attribution import Explanation
+
+    def expl(method, signs):
+        words = ["He", "is", "a", "good", "doctor"]
+        return Explanation("positive", 0.9, {"negative": 0.1, "positive": 0.9}, False, method=method,
+                           attributions=[(w, s * (i + 1)) for i, (w, s) in enumerate(zip(words, signs))])
+
+    ig = expl("integrated_gradients", [1, 1, 1, 1, 1])
+    everywhere = fmt.method_disagreement(ig, expl("gradient_x_input", [-1, -1, -1, -1, -1]))
+    assert "unreliable" in everywhere and "disagree on most words" in everywhere
+    assert "`He`" not in everywhere and "`doctor`" not in everywhere  # no list of every word
+    few = fmt.method_disagreement(ig, expl("gradient_x_input", [1, 1, 1, -1, 1]))
+    assert "`good`" in few and "unreliable" not in few
+    assert fmt.method_disagreement(ig, expl("gradient_x_input", [1, 1, 1, 1, 1])) == ""

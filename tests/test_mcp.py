@@ -189,6 +189,17 @@ def test_settings_flag_and_about_tab() -> None:
     assert "**on**" in on and "/gradio_api/mcp/" in on and '"mcpServers"' in on
 
 
+def test_about_gives_the_configured_address() -> None:
+    from bertdemo.config import load_settings
+    from bertdemo.ui.tabs.about import mcp_markdown
+
+    on = {"BERTDEMO_MCP": "1"}
+    assert "http://127.0.0.1:7911/gradio_api/mcp/" in "\n".join(mcp_markdown(load_settings(env={**on, "BERTDEMO_PORT": "7911"})))
+    assert "http://127.0.0.1:7911/" in "\n".join(mcp_markdown(load_settings(env={**on, "GRADIO_SERVER_PORT": "7911"})))
+    anywhere = "\n".join(mcp_markdown(load_settings(env={**on, "BERTDEMO_HOST": "0.0.0.0"})))
+    assert "http://<this app's address>/gradio_api/mcp/" in anywhere and "0.0.0.0" not in anywhere
+
+
 def test_mcp_is_off_by_default(settings: Any) -> None:
     demo, url = launch(settings)
     try:

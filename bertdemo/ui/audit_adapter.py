@@ -21,6 +21,7 @@ from bertdemo.errors import InputError, LimitError
 from bertdemo.ui.format import esc
 
 TABLE_HEADERS = ["check", "check verdict", "gate", "value", "95% interval", "needs", "gate outcome"]
+SAMPLE_MAX = 500  # the largest sample size the Bias audit tab's slider offers
 COLOURS = {"pass": "#2e7d32", "inconclusive": "#b26a00", "fail": "#c62828"}
 
 
@@ -168,9 +169,35 @@ def _plot(result: Any) -> Any:
     return fig
 
 
+def next_step(result: Any) -> str:
+    """For an INCONCLUSIVE verdict that more data would decide: what to do, in one line, with the gates'
+    estimates of how many items would decide them (``""`` otherwise)."""
+    if result.verdict != "inconclusive":
+        return ""
+    needs: dict[str, int] = {}
+    for name, check in result.checks.items():
+        for g in check.gates:
+            if g.outcome == "inconclusive" and g.needed_n:
+                needs[name] = max(needs.get(name, 0), g.needed_n)
+    if not needs:
+        return ""
+
+    def has(name: str) -> int:
+        return int((result.checks[name].sampling or {}).get("available") or 0)
+
+    shown = ", ".join(f"{esc(name)} about {n:,}" + (f" (it has {has(name):,}: more data than it holds)"
+                                                   if 0 < has(name) < n else "") for name, n in needs.items())
+    beyond = (f"; for more than this page's {SAMPLE_MAX}, run `bertdemo audit` on the command line (every item "
+              "unless `--limit`)" if max(needs.values()) > SAMPLE_MAX else "")
+    return f"**What to do:** raise the sample size: the gates say roughly how many items would decide them ({shown}){beyond}."
+
+
 def _summary(result: Any) -> str:
     icon = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "inconclusive": "INCONCLUSIVE"}
     lines = [f"### Verdict: **{icon.get(result.verdict, result.verdict).upper()}**", ""]
+    step = next_step(result)
+    if step:
+        lines += [step, ""]
     for name, check in result.checks.items():
         if check.status == "not run":
             continue

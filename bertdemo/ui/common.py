@@ -12,6 +12,7 @@ app's own output directory.
 
 from __future__ import annotations
 
+import copy
 import functools
 import html
 import logging
@@ -123,7 +124,9 @@ def show_errors_in_place(event: Any, fn: Callable[..., Any], outputs: Sequence[A
 
     def show(request: gr.Request) -> tuple[Any, ...]:
         message = _recall(getattr(request, "session_hash", None), key) or INTERNAL_ERROR
-        values = [error_markdown(message) if o is note else b for o, b in zip(outputs, blanks, strict=True)]
+        # fresh copies every time: gradio consumes a gr.update dict it is given (pops its "value"), so a
+        # shared blank would clear the result on the first error only
+        values = [error_markdown(message) if o is note else copy.deepcopy(b) for o, b in zip(outputs, blanks, strict=True)]
         if len(targets) > len(outputs):
             values.append(error_markdown(message))
         return tuple(values)

@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from bertdemo.compare import FILL, NSP, Comparison, top_answer
+from bertdemo.compare import FILL, NSP, TIMED_ROUNDS, Comparison, top_answer
 from bertdemo.tasks.attribution import Explanation
 from bertdemo.tasks.fill_mask import Candidate
 from bertdemo.tasks.next_sentence import NextSentenceResult, RankedCandidate
@@ -159,10 +159,16 @@ def method_disagreement(res: Explanation, other: Explanation, n: int = 5) -> str
 
     theirs = other.word_scores()
     peak = max((abs(s) for _, s in theirs.values()), default=0.0) or 1.0
-    flipped = [w for w, s in res.top_words(n)
+    shown = res.top_words(n)
+    flipped = [w for w, s in shown
                if w.lower() in theirs and s * theirs[w.lower()][1] < 0 and abs(theirs[w.lower()][1]) >= 0.1 * peak]
     if not flipped:
         return ""
+    if len(flipped) > len(shown) / 2:  # listing (nearly) every word would say nothing
+        return (f"**The word-level explanation of this text is unreliable**: the two methods disagree on most "
+                f"words ({len(flipped)} of the {len(shown)} strongest get opposite signs from "
+                f"{esc(METHOD_NAMES.get(other.method, other.method))}). Read the colours as noise here, "
+                "not as reasons for the label.")
     return (f"**The methods disagree** on {', '.join(code(w) for w in flipped)}: "
             f"{esc(METHOD_NAMES.get(other.method, other.method))} gives the opposite sign. "
             "Gradient × input measures a local slope, integrated gradients the whole path from a blank text; "
@@ -261,8 +267,9 @@ def attention_note(res: Any, layer: int, head: int) -> str:
 
 
 # ---- compare models ---------------------------------------------------------------------------
-COMPARE_TIME_NOTE = ("_Time: this one request on each model in turn (tokenizing, forward pass, result) on this "
-                     "server's hardware; it varies from request to request. Size: weights in memory as served._")
+COMPARE_TIME_NOTE = ("_Time: one request (tokenizing, forward pass, result) on this server's hardware, the median of "
+                     f"{TIMED_ROUNDS} after an untimed warm-up, the models taking turns; single-request times are noisy, "
+                     "so only a large, repeatable gap means much. Size: weights in memory as served._")
 
 
 def _compare_answer(task: str, res: Any) -> list[tuple[str, str]]:

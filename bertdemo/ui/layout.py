@@ -43,6 +43,19 @@ CSS = """
   #tabs .prose th, #tabs .prose td {word-break: normal; overflow-wrap: normal; min-width: 5.5em;}
 }
 #mc-result td:first-child {white-space: nowrap;}  /* compare models: row names on one line */
+/* the Bias audit table on a phone: its columns keep a readable width and the table scrolls sideways in
+   its box (squeezed to 390 px, every word would break into a letter per line) */
+@media (max-width: 640px) {
+  #au-table .table-container {min-width: 1000px;}
+  #au-table {overflow-x: auto;}
+}
+/* chat answers on a phone: an answer's bubble takes the whole width and its tables' cells may shrink to their
+   longest word (a two-sentence answer then shows both sentences' columns; wider tables still scroll in the bubble) */
+@media (max-width: 640px) {
+  #chat-bot .bot-row {max-width: 100%; margin-left: 0 !important;}
+  #tabs #chat-bot .prose table {font-size: 0.92em;}
+  #tabs #chat-bot .prose th, #tabs #chat-bot .prose td {min-width: 0; padding: 4px 5px; overflow-wrap: break-word;}
+}
 """
 
 

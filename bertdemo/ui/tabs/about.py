@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -150,10 +151,20 @@ def mcp_markdown(settings: Settings) -> list[str]:
         "The tools are `fill_mask`, `next_sentence`, `rank_next`, `sentiment`, `explain`, `attention` and "
         "`bias_audit` (the verdict, its numbers and the report files); each describes its inputs, limits and "
         "what its numbers mean. The endpoint is this app's address followed by `/gradio_api/mcp/` (streamable "
-        "HTTP). A client's configuration:",
+        "HTTP). A client's configuration (with the address this app was configured to serve on; behind a proxy "
+        "or on a Space, use the address your browser shows):",
         "",
-        '```json\n{"mcpServers": {"bertdemo": {"url": "http://127.0.0.1:7860/gradio_api/mcp/"}}}\n```',
+        '```json\n{"mcpServers": {"bertdemo": {"url": "' + mcp_url(settings) + '"}}}\n```',
     ]
+
+
+def mcp_url(settings: Settings) -> str:
+    """The MCP endpoint at the configured host and port; a placeholder where that is not an address a client can use."""
+    host = settings.host
+    if os.environ.get("SPACE_ID") or host in ("", "0.0.0.0", "::"):
+        return "http://<this app's address>/gradio_api/mcp/"
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{settings.port}/gradio_api/mcp/"
 
 
 def build(service: Any, settings: Settings) -> gr.Blocks:

@@ -66,6 +66,11 @@ TAB_CSS = """<style>
 </style>"""
 
 
+def fresh_result() -> tuple[Any, ...]:
+    """UI-only, after a new text is shown: controls and export visible, the previous text's files gone."""
+    return gr.update(visible=True), gr.update(visible=True), None, None
+
+
 # service field -> the label on the page
 FIELDS = {"text": "Text", "pair": "Second sentence", "sentence pair": "Text and second sentence"}
 
@@ -209,7 +214,7 @@ class AttentionTab:
                                       "explanation", open=True, elem_id="at-explain"):
                         gr.HTML(view.EXPLANATION_HTML, padding=False)
                 with gr.Column(scale=6, min_width=420):
-                    with gr.Row():
+                    with gr.Row(elem_id="at-controls") as controls:
                         layer = gr.Slider(1, layers, value=layer0, step=1, label="Layer", elem_id="at-layer")
                         head = gr.Dropdown(head_choices, value=head0, label="Head", elem_id="at-head",
                                            allow_custom_value=True)
@@ -217,18 +222,27 @@ class AttentionTab:
                                             elem_id="at-token", allow_custom_value=True)
                     large = gr.HTML(large0, elem_id="at-large", js_on_load=LARGE_JS, padding=False)
                     where = gr.HTML(where0, elem_id="at-where", padding=False)
-                    with gr.Row(equal_height=True):
-                        export = gr.Button("Export HTML + PNG", elem_id="at-export", scale=1)
-                        html_file = gr.File(label="HTML (self-contained, opens offline)", elem_id="at-html-file",
-                                            interactive=False, scale=2, height=90)
-                        png_file = gr.File(label="PNG", elem_id="at-png-file", interactive=False, scale=2, height=90)
+                    with gr.Column(elem_id="at-exports") as exports:
+                        export = gr.Button("Export HTML + PNG", elem_id="at-export")
+                        # a row of their own, so the file names (attention.html, attention.png) show whole
+                        with gr.Row(equal_height=True):
+                            html_file = gr.File(label="HTML (self-contained, opens offline)", elem_id="at-html-file",
+                                                interactive=False, height=90, min_width=200)
+                            png_file = gr.File(label="PNG", elem_id="at-png-file", interactive=False, height=90,
+                                               min_width=200)
             gr.Examples(EXAMPLES, inputs=[text, pair], label="Examples")
 
             inputs = [text, pair, layer, head, token]
             shown = gr.on([run.click, text.submit, pair.submit], self.attention, inputs,
                           [grid, large, where, note, token], api_name="attention")
-            # a refused text (too long, empty) replaces the pictures with its message: no stale heatmaps
-            show_errors_in_place(shown, self.attention, [grid, large, where], ["", "", ""], note)
+            # a new text: the previous text's exports go; the controls show (an error hid them)
+            shown.success(fresh_result, None, [controls, exports, html_file, png_file], api_visibility="private",
+                          queue=False, show_progress="hidden")
+            # a refused text (too long, empty) replaces the pictures with its message: no stale heatmaps, no
+            # old exports, no controls for pictures that are not there (and no error mark on the token menu)
+            show_errors_in_place(shown, self.attention, [grid, large, where, token, controls, exports, html_file, png_file],
+                                 ["", "", "", gr.update(choices=[], value=None), gr.update(visible=False),
+                                  gr.update(visible=False), None, None], note)
             gr.on([layer.release, head.input, token.input], self.select, inputs, [large, where, note, token],
                   api_visibility="private")
             grid.click(self.pick_head, [text, pair, token], [large, where, note, layer, head], api_visibility="private")

@@ -16,6 +16,9 @@ from bertdemo.ui.common import UNREADABLE, AppContext, number, user_facing
 log = logging.getLogger(__name__)
 
 QUICK_LIMIT = 20  # /audit in chat: the default checks on a small sample
+# check, check verdict, gate, value, 95% interval, needs, gate outcome
+TABLE_WIDTHS = ["12%", "11%", "22%", "8%", "13%", "8%", "26%"]
+
 GLOSSARY = """
 - **CrowS-Pairs metric score**: % of sentence pairs (one more, one less stereotypical) where the model finds the more
   stereotypical one more likely; 50 = no preference. bert-base-uncased scores about 60.5.
@@ -106,7 +109,7 @@ class AuditTab:
                 with gr.Column():
                     checks = gr.CheckboxGroup(audit_adapter.available_checks(), value=audit_adapter.default_checks(),
                                               label="Checks", elem_id="au-checks")
-                    limit = gr.Slider(5, 500, value=50, step=5, label="Sample size per built-in benchmark",
+                    limit = gr.Slider(5, audit_adapter.SAMPLE_MAX, value=50, step=5, label="Sample size per built-in benchmark",
                                       info="Small samples give wide intervals: a gate whose interval straddles its "
                                            "threshold is INCONCLUSIVE, not a pass or a fail.", elem_id="au-limit")
                     with gr.Accordion("Your own data (optional): CSV with a 'text' column and group columns", open=False):
@@ -124,8 +127,10 @@ class AuditTab:
                 with gr.Column():
                     summary = gr.Markdown(elem_id="au-summary")
                     files = gr.File(label="Reports", file_count="multiple", interactive=False, elem_id="au-files")
+            # fixed column shares and wrapped cells: the long gate outcomes break into lines instead of
+            # running past the right edge of the box
             table = gr.Dataframe(headers=audit_adapter.TABLE_HEADERS, interactive=False, wrap=True, label="Results",
-                                 elem_id="au-table")
+                                 column_widths=TABLE_WIDTHS, elem_id="au-table")
             with gr.Accordion("What the numbers mean", open=False, elem_id="au-glossary"):
                 gr.Markdown(GLOSSARY)
             plot = gr.Plot(label="Gaps by check", elem_id="au-plot")

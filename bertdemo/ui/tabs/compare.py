@@ -21,9 +21,9 @@ EXAMPLES = {compare.FILL: ("Paris is the [MASK] of France.", ""),
             compare.SENTIMENT: ("The plot was thin, but the acting carried the film.", "")}
 FIELDS = {"task": "Task", "model": "Model", "text": "Text", "texts": "Text", "first": "Text",
           "second": "Sentence B", "sentence pair": "Text and Sentence B together", "top_k": "Top-k"}
-INTRO = ("The same input to two models, side by side: their answers, their size, the time each took for this "
-         "request and, where the operator has audited them, their bias-audit numbers. A larger model often "
-         "answers better but costs more memory and time per request.")
+INTRO = ("The same input to two models, side by side: their answers, their size, their time per request "
+         "(each warmed up, the two taking turns) and, where the operator has audited them, their bias-audit "
+         "numbers. A larger model often answers better but costs more memory and time per request.")
 
 
 class CompareTab:
