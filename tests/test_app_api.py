@@ -504,7 +504,7 @@ def test_fast_endpoints_batch_concurrent_requests_while_audits_keep_one_lane(set
     from bertdemo.ui import build_app
     from bertdemo.ui.layout import FAST_ENDPOINTS
 
-    s = settings.replace(output_dir=str(tmp_path), fast_concurrency=8, audit_per_address=0)
+    s = settings.replace(output_dir=str(tmp_path), fast_concurrency=8, audit_per_address=0, max_pending_per_address=0)
     svc = ModelService(s)
 
     def bert_base_pace(model: Any, batch: Any) -> None:  # micro-batches take as long as a bigger model's forward
