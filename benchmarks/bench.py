@@ -28,6 +28,7 @@ tiny shapes and short slices. Nothing here runs at import time and torch is impo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import os
@@ -40,6 +41,7 @@ from typing import Any
 
 from benchmarks.limit import bench_limit, fp32_ceilings, serving_gflops
 from benchmarks.load import Baseline, _free, make_service
+from benchmarks.loadtest import HTTP_CLIENTS
 from benchmarks.report import render, targets
 from benchmarks.sections import bench_agreement, bench_audit, bench_http, bench_pays, bench_serving, bench_startup
 from benchmarks.workload import FULL, QUICK, Profile, prepare_shapes
@@ -132,10 +134,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cache-dir", help="where generated benchmark checkpoints are kept (default .cache/bench)")
     p.add_argument("--only", choices=["http", "inprocess"],
                    help="http: only the app vs the plain app over HTTP; inprocess: every section but that one")
+    p.add_argument("--http-client", choices=HTTP_CLIENTS, default="rest",
+                   help="the HTTP section's clients: rest (light, default) or gradio_client (gradio's own, heavy)")
     args = p.parse_args(argv)
-    profile = QUICK if args.quick else FULL
+    profile = dataclasses.replace(QUICK if args.quick else FULL, http_client=args.http_client)
     cache = Path(args.cache_dir) if args.cache_dir else PROJECT_ROOT / ".cache" / "bench"
-    command = "python -m benchmarks.bench" + (" --quick" if args.quick else "") + (f" --only {args.only}" if args.only else "")
+    command = ("python -m benchmarks.bench" + (" --quick" if args.quick else "") + (f" --only {args.only}" if args.only else "")
+               + (f" --http-client {args.http_client}" if args.http_client != "rest" else ""))
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)

@@ -145,19 +145,34 @@ HTTP_TASKS = ("fill-mask", "nsp", "sentiment")
 NOOP = "no-op gradio app (ceiling)"  # the same endpoints answering a constant: what gradio + the clients allow
 
 
+HTTP_CLIENTS = ("rest", "gradio_client")  # benchmarks.restclient (default) or gradio's own Python client
+
+
+def make_client(url: str, kind: str = "rest") -> Any:
+    """One client of ``kind`` for ``url``; both have ``predict(*args, api_name=...)``."""
+    if kind == "rest":
+        from benchmarks.restclient import RestClient
+
+        return RestClient(url)
+    if kind == "gradio_client":
+        from gradio_client import Client
+
+        return Client(url, verbose=False)
+    raise ValueError(f"unknown HTTP client {kind!r}; one of {', '.join(HTTP_CLIENTS)}")
+
+
 def http_compare(mlm: str, sentiment: str, sides: dict[str, dict[str, str]], tasks: Sequence[str] = HTTP_TASKS,
                  clients: int = 16, seconds: float = 10.0, rounds: int = 2,
-                 log: Callable[[str], None] = print, ceiling: bool = True) -> list[dict[str, Any]]:
+                 log: Callable[[str], None] = print, ceiling: bool = True, client: str = "rest") -> list[dict[str, Any]]:
     """The plain pipeline app vs bertdemo's app (one per entry of ``sides``: label -> extra BERTDEMO_* env), over HTTP.
 
-    Every server runs in its own process with the same weights; the same ``clients`` gradio_client threads
-    (made once per server) call one task for ``seconds`` per slice, the servers in turn (plain, app, plain,
-    app, ...) for ``rounds`` rounds, so machine noise hits every side alike. One row per task and side, with
-    req/s, p50/p95 latency, the ratio to the plain app in the same run, and CPU ms per request of the server
-    and of the clients; a no-op gradio app with the same endpoints is the ceiling the harness allows here.
+    Every server runs in its own process with the same weights; the same ``clients`` client threads
+    (``client``: :mod:`benchmarks.restclient` or ``gradio_client``, made once per server) call one task for
+    ``seconds`` per slice, the servers in turn (plain, app, plain, app, ...) for ``rounds`` rounds, so
+    machine noise hits every side alike. One row per task and side, with req/s, p50/p95 latency, the ratio
+    to the plain app in the same run, and CPU ms per request of the server and of the clients; a no-op
+    gradio app with the same endpoints is the ceiling the harness allows here.
     """
-    from gradio_client import Client
-
     from benchmarks.workload import FILL, NSP, SENTIMENT
 
     calls = {"fill-mask": ("/fill_mask", [(t, 5, "") for t in FILL]),
@@ -175,7 +190,7 @@ def http_compare(mlm: str, sentiment: str, sides: dict[str, dict[str, str]], tas
         for label, proc in procs.items():
             wait_listening(proc, ports[label], 300)
         urls = {label: f"http://127.0.0.1:{port}/" for label, port in ports.items()}
-        pools = {label: [Client(url, verbose=False) for _ in range(clients)] for label, url in urls.items()}
+        pools = {label: [make_client(url, client) for _ in range(clients)] for label, url in urls.items()}
         for pool in pools.values():  # warm-up: first requests load lazily built parts
             for task in tasks:
                 api, inputs = calls[task]

@@ -132,7 +132,8 @@ def render(results: dict[str, Any]) -> str:
                              f"{c['baseline_req_per_s']} | {c['ceiling_ratio']}x | {c['achieved_ratio']}x | "
                              f"{c['achieved_fraction_of_ceiling']:.0%} |")
     for h in results.get("http", []):
-        lines += ["", f"End to end over HTTP ({h['shape']}): {h['clients']} gradio_client threads, {h['rounds']} x "
+        who = h.get("client", "gradio_client")
+        lines += ["", f"End to end over HTTP ({h['shape']}): {h['clients']} {who} client threads, {h['rounds']} x "
                   f"{h['slice_s']:g} s per side and task, sides alternating; auto -> {h['auto_precision']} ({h['auto_reason']}); "
                   f"CPU {h['cpu_flags']}; load average {h['load_avg_before']} before, {h['load_avg_after']} after",
                   "| task | server | req/s | p50 / p95 ms | errors | busy | vs plain | CPU ms / request: server, clients |",

@@ -246,8 +246,10 @@ def bench_http(shape: Shape, profile: Profile, log: Callable[[str], None]) -> di
         sides[f"bertdemo {other} (forced)"] = {"BERTDEMO_PRECISION": other}
     load_before = os.getloadavg()[0]
     rows = http_compare(shape.mlm, shape.clf, sides, profile.http_tasks, profile.http_clients,
-                        profile.http_seconds[shape.label], profile.http_rounds, log, profile.http_references)
-    return {"shape": shape.label, "clients": profile.http_clients, "slice_s": profile.http_seconds[shape.label],
+                        profile.http_seconds[shape.label], profile.http_rounds, log, profile.http_references,
+                        profile.http_client)
+    return {"shape": shape.label, "clients": profile.http_clients, "client": profile.http_client,
+            "slice_s": profile.http_seconds[shape.label],
             "rounds": profile.http_rounds, "auto_precision": auto.precision, "auto_reason": auto.reason,
             "cpu_flags": flag_summary(flags), "load_avg_before": round(load_before, 2),
             "load_avg_after": round(os.getloadavg()[0], 2), "rows": rows}

@@ -34,6 +34,7 @@ class Profile:
     http_clients: int = 16
     http_tasks: tuple[str, ...] = TASKS
     http_references: bool = True  # also the other precision forced and the no-op ceiling (two more servers)
+    http_client: str = "rest"  # benchmarks.restclient (light) or "gradio_client" (see benchmarks/README.md)
 
 
 FULL = Profile("full", "bert-base", slice_s={"bundled": 1.0, "bert-base": 3.0}, rounds=2, pays_rounds=1,

@@ -29,6 +29,7 @@ class Encoded:
     token_type_ids: list[int] | None = None
     positions: list[int] = field(default_factory=list)
     target_ids: list[int] | None = None  # with positions: return only these tokens' log-probs
+    top_k: int | None = None  # with positions (no target_ids): only the k likeliest tokens per position
     truncated: bool = False  # the text was longer than the model reads and was cut
 
     def __len__(self) -> int:

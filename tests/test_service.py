@@ -321,6 +321,40 @@ def test_plan_batch_places_every_item_once() -> None:
     assert mixed.packed and mixed.computed_tokens < 7 * 40
 
 
+def test_short_inputs_are_packed_with_little_padding() -> None:
+    """Sentence pairs of 15-31 tokens (the usual next-sentence request): rows sized to split the batch
+    evenly waste almost nothing; the fixed widths alone (64) wasted a fifth of the compute."""
+    from bertdemo.tasks.forward import plan_batch
+
+    for lengths in ([15, 16, 17, 17, 18, 20, 21, 31], [9, 10, 12, 12, 13, 14, 17, 21, 14, 14, 18, 13]):
+        plan = plan_batch(lengths, 768)
+        assert plan.packed and plan.computed_tokens <= 1.05 * sum(lengths), plan
+        assert all(sum(lengths[i] for i in row) <= plan.width for row in plan.rows)
+    assert plan_batch([300, 200, 100], 768, limit=512).width <= 512  # never wider than the model reads
+
+
+def test_top_k_chosen_in_the_batch_equals_the_full_rows(service: ModelService, direct) -> None:
+    """Fill-mask items get their k likeliest tokens from one selection over the batch; other items of the
+    same batch (the audit's probes) still get whole rows."""
+    import dataclasses
+
+    from bertdemo.tasks import fill_mask, forward
+
+    tok = direct[0]
+    texts = ["the [MASK] sat on the [MASK].", "paris is the [MASK] of france.", "a [MASK] day"]
+    items = [fill_mask.preprocess(tok, t, 5, 512) for t in texts]
+    items[0].top_k, items[1].top_k = 3, 7
+    got = forward.mlm_log_probs(service.mlm, items)
+    full = forward.mlm_log_probs(service.mlm, [dataclasses.replace(it, top_k=None) for it in items])
+    for out, rows, k in zip(got[:2], full[:2], (3, 7), strict=True):
+        assert isinstance(out, forward.TopK) and tuple(out.ids.shape) == (rows.shape[0], k)
+        values, ids = rows.topk(k, dim=-1)
+        assert torch.equal(out.ids, ids) and torch.allclose(out.log_probs, values)
+    assert not isinstance(got[2], forward.TopK) and torch.equal(got[2], full[2])
+    res = service.fill_mask("the [MASK] sat on the [MASK].", top_k=3)
+    assert [[c.token_id for c in preds] for preds in res.predictions] == full[0].topk(3, dim=-1).indices.tolist()
+
+
 def test_packed_batches_equal_one_item_forwards(service: ModelService, direct) -> None:
     """Mixed lengths are packed several to a row; every head must see exactly its own item."""
     from bertdemo.tasks import fill_mask, forward, next_sentence, sentiment

@@ -127,45 +127,49 @@ def splice(text: str, spans: list[tuple[int, int]], words: list[str | None]) -> 
 
 
 def postprocess(tok: Any, item: Encoded, log_probs: Any, top_k: int, targets: list[int] | None,
-                text: str | None = None) -> list[list[Candidate]]:
+                text: str | None = None, spans: list[tuple[int, int]] | None = None) -> list[list[Candidate]]:
     """Top-k candidates per mask, in mask order: token, token_id, score, sequence.
 
-    With ``text`` (the cleaned input) each sequence is ``text`` with the word spliced in; without it,
-    the decoded tokens (lowercased by an uncased tokenizer).
+    ``log_probs``: the forward's output for ``item``, a :class:`~bertdemo.tasks.forward.TopK` (the batch
+    already chose the candidates) or full vocabulary rows (needed with ``targets``). With ``text`` (the
+    cleaned input) each sequence is ``text`` with the word spliced in at ``spans`` (found here when not
+    given); without it, the decoded tokens (lowercased by an uncased tokenizer).
     """
     import torch
 
-    spans = mask_spans(tok, text, item) if text is not None else None
+    from bertdemo.tasks.forward import TopK
 
-    probs = log_probs.exp()
+    if text is not None and spans is None:
+        spans = mask_spans(tok, text, item)
+    if isinstance(log_probs, TopK):
+        values, ids = log_probs.log_probs[:, :top_k].exp(), log_probs.ids[:, :top_k]
+    elif targets is not None:
+        cand = torch.tensor(targets, dtype=torch.long)
+        values, idx = log_probs[:, cand].topk(min(top_k, len(targets)), dim=-1)
+        values, ids = values.exp(), cand[idx]
+    else:
+        values, ids = log_probs.topk(min(top_k, log_probs.shape[-1]), dim=-1)
+        values = values.exp()
     results: list[list[Candidate]] = []
-    for m, pos in enumerate(item.positions):
-        row = probs[m]
-        if targets is not None:
-            cand = torch.tensor(targets, dtype=torch.long)
-            k = min(top_k, len(targets))
-            values, idx = row[cand].topk(k)
-            token_ids = cand[idx].tolist()
-        else:
-            values, token_ids_t = row.topk(min(top_k, row.shape[0]))
-            token_ids = token_ids_t.tolist()
+    for m, (scores, token_ids) in enumerate(zip(values.tolist(), ids.tolist(), strict=True)):
         preds = []
-        for score, tid in zip(values.tolist(), token_ids, strict=True):
-            token = tok.convert_ids_to_tokens(tid)
+        for score, tid, token in zip(scores, token_ids, tok.convert_ids_to_tokens(token_ids), strict=True):
             if spans is not None:
                 sequence = splice(text, spans, [token if i == m else None for i in range(len(spans))])
             else:
                 filled = list(item.input_ids)
-                filled[pos] = tid
+                filled[item.positions[m]] = tid
                 sequence = _decode(tok, filled)
             preds.append(Candidate(token, int(tid), float(score), sequence))
         results.append(preds)
     return results
 
 
-def best_sentence(tok: Any, item: Encoded, predictions: list[list[Candidate]], text: str | None = None) -> str:
+def best_sentence(tok: Any, item: Encoded, predictions: list[list[Candidate]], text: str | None = None,
+                  spans: list[tuple[int, int]] | None = None) -> str:
     """The sentence with every mask replaced by its top-1 candidate (spliced into ``text`` when given)."""
-    spans = mask_spans(tok, text, item) if text is not None else None
+    if text is not None and spans is None:
+        spans = mask_spans(tok, text, item)
     if spans is not None:
         return splice(text, spans, [preds[0].token for preds in predictions])
     filled = list(item.input_ids)
@@ -196,12 +200,17 @@ class FillMask(Task[FillMaskResult]):
                       "max_masks": settings.max_masks}
 
     def preprocess(self, model: Any, inputs: str, params: dict[str, Any]) -> list[Encoded]:
-        return [preprocess(model.tokenizer, inputs, params["max_masks"], model.max_length)]
+        item = preprocess(model.tokenizer, inputs, params["max_masks"], model.max_length)
+        if params["targets"] is None:
+            item.top_k = params["top_k"]  # the batch selects the candidates (targets need the whole row)
+        return [item]
 
     def postprocess(self, model: Any, inputs: str, items: list[Encoded], outputs: list[Any],
                     params: dict[str, Any]) -> FillMaskResult:
-        preds = postprocess(model.tokenizer, items[0], outputs[0], params["top_k"], params["targets"], inputs)
-        return FillMaskResult(inputs, preds, best_sentence(model.tokenizer, items[0], preds, inputs))
+        tok, item = model.tokenizer, items[0]
+        spans = mask_spans(tok, inputs, item)
+        preds = postprocess(tok, item, outputs[0], params["top_k"], params["targets"], inputs, spans)
+        return FillMaskResult(inputs, preds, best_sentence(tok, item, preds, inputs, spans))
 
 
 class MaskDistributions(Task[list[Any]]):
