@@ -107,14 +107,32 @@ def start_app(port: int, env: dict[str, str], command: list[str] | None = None, 
 
 
 def spawn(port: int, env: dict[str, str], command: list[str] | None = None) -> Any:
-    """Start a server process (default ``python app.py``) without waiting for it to listen."""
+    """Start a server process (default ``python app.py``) without waiting for it to listen.
+
+    Its stderr goes to an unnamed temporary file, not a pipe: nobody reads a pipe while the load runs,
+    and a server that writes a warning per request (gradio's JSON output does, in the plain app) blocks
+    for ever once the pipe's 64 KiB buffer is full. :func:`last_words` reads the file's end.
+    """
     import os
     import subprocess
+    import tempfile
 
     full_env = {**os.environ, "BERTDEMO_PORT": str(port), "BERTDEMO_HOST": "127.0.0.1", **env}
     root = Path(__file__).resolve().parent.parent
-    return subprocess.Popen(command or [sys.executable, str(root / "app.py")], env=full_env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, cwd=str(root))
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the process; stop() closes it)
+    proc = subprocess.Popen(command or [sys.executable, str(root / "app.py")], env=full_env, stdout=subprocess.DEVNULL,
+                            stderr=log, cwd=str(root))
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
+
+
+def last_words(proc: Any, chars: int = 500) -> str:
+    """The end of what a process started by :func:`spawn` wrote to stderr."""
+    log = getattr(proc, "log", None)
+    if log is None:
+        return ""
+    log.seek(0)
+    return log.read().decode(errors="replace")[-chars:]
 
 
 def wait_listening(proc: Any, port: int, wait_s: float = 180) -> Any:
@@ -122,7 +140,7 @@ def wait_listening(proc: Any, port: int, wait_s: float = 180) -> Any:
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"the app exited at start-up: {proc.stderr.read().decode(errors='replace')[-500:]}")
+            raise RuntimeError(f"the app exited at start-up: {last_words(proc)}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return proc
@@ -139,6 +157,8 @@ def stop(proc: Any) -> None:
     except Exception:
         proc.kill()
         proc.wait(timeout=20)
+    if getattr(proc, "log", None) is not None:
+        proc.log.close()
 
 
 HTTP_TASKS = ("fill-mask", "nsp", "sentiment")
