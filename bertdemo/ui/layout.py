@@ -190,10 +190,10 @@ def build_app(settings: Settings | None = None, service: Any = None, warm_up: bo
             **({"compare": compare} if compare.enabled else {}), "audit": audit}
     names = {"chat": "Chat", "fill": "Fill mask", "nsp": "Next sentence", "sentiment": "Sentiment", "attention": "Attention",
              "compare": "Compare models", "audit": "Bias audit"}
-    # Each tab's Blocks is built on its own (outside the app: a Blocks built inside another is
-    # rendered there at once) and then rendered into its tab.
-    blocks = {key: tab.build() for key, tab in tabs.items()}
-    blocks["about"] = about.build(service, settings)
+    # Each tab module builds its components straight into its gr.Tab (a gr.Column, not a gr.Blocks of
+    # its own: gradio makes a whole FastAPI app for every Blocks, twice, which took 1 of the 8 s start-up).
+    builders = {key: tab.build for key, tab in tabs.items()}
+    builders["about"] = lambda: about.build(service, settings)
     names["about"] = "About"
 
     # Files expire by bertdemo.ui.files (on unload, after file_ttl_s, at start-up), not gradio's delete_cache.
@@ -202,9 +202,9 @@ def build_app(settings: Settings | None = None, service: Any = None, warm_up: bo
                     "and a bias audit before it ships. Inputs are not stored or logged.", elem_id="app-header")
         # "wrap": on a phone the tab names wrap onto a second row instead of hiding behind a "..." menu
         with gr.Tabs(elem_id="tabs", overflow_behavior="wrap"):
-            for key, tab_blocks in blocks.items():
+            for key, build in builders.items():
                 with gr.Tab(names[key], id=key, elem_id=f"tab-{key}"):
-                    tab_blocks.render()
+                    build()
         demo.unload(ctx.cleanup_session)
         if settings.mcp:
             tools.AgentTools(ctx, tabs).register()

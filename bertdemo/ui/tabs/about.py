@@ -167,7 +167,7 @@ def mcp_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}/gradio_api/mcp/"
 
 
-def build(service: Any, settings: Settings) -> gr.Blocks:
-    with gr.Blocks(analytics_enabled=False) as tab:
+def build(service: Any, settings: Settings) -> gr.Column:
+    with gr.Column() as tab:
         gr.Markdown(about_markdown(service, settings), elem_id="about-md")
     return tab

@@ -179,7 +179,7 @@ class AttentionTab:
         return str(page), str(png)
 
     # ---- layout ------------------------------------------------------------------------------------
-    def build(self) -> gr.Blocks:
+    def build(self) -> gr.Column:
         limit = self.ctx.settings.attention_max_tokens
         first = self.first_result()
         if first is not None:
@@ -193,7 +193,7 @@ class AttentionTab:
             layer0, head0, token0 = 1, 0, 1
             grid0, large0, where0, note0, tokens0 = "<p>Press <b>Show attention</b>.</p>", "", "", "", [("1", 1)]
         head_choices = [("average of the heads", 0)] + [(f"head {h}", h) for h in range(1, heads + 1)]
-        with gr.Blocks(analytics_enabled=False) as tab:
+        with gr.Column() as tab:
             shape = f"{layers} layers x {heads} heads" if first is not None else "layers and heads"
             gr.Markdown(f"How each of the model's {shape} spreads a token's attention over the "
                         f"others: **A = softmax(QK<sup>T</sup> / √d<sub>k</sub>)**, one matrix per head, each row sums "

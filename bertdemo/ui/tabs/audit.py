@@ -101,8 +101,8 @@ class AuditTab:
         result = self.run(checks, limit, upload, group_cols, label_col, request, progress, sample_file, baseline)
         return result["summary"], result["table"], result["plot"], result["files"]
 
-    def build(self) -> gr.Blocks:
-        with gr.Blocks(analytics_enabled=False) as tab:
+    def build(self) -> gr.Column:
+        with gr.Column() as tab:
             gr.Markdown("Measure how the models treat group words before shipping them. Pick checks and a sample "
                         "size; optionally upload your own CSV with `text` and group columns.")
             with gr.Row():

@@ -128,8 +128,8 @@ class ChatTab:
         history.extend({"role": "assistant", "content": m} for m in replies)
         return history, ""
 
-    def build(self) -> gr.Blocks:
-        with gr.Blocks(analytics_enabled=False) as tab:
+    def build(self) -> gr.Column:
+        with gr.Column() as tab:
             # each message its own bubble (a nudge after an answer must not read as part of that answer);
             # no floating label over the first message (the tab is named Chat)
             bot = gr.Chatbot(elem_id="chat-bot", label="Chat with BERT", show_label=False, height=460, layout="bubble",

@@ -56,10 +56,10 @@ class CompareTab:
         return (gr.update(choices=names, value=names[0]), gr.update(choices=names, value=names[-1]),
                 gr.update(value=ex[0]) if untouched else gr.update(), gr.update(value=ex[1]) if untouched else gr.update())
 
-    def build(self) -> gr.Blocks:
+    def build(self) -> gr.Column:
         first = self.tasks[0]
         names = self.names(first)
-        with gr.Blocks(analytics_enabled=False) as tab:
+        with gr.Column() as tab:
             gr.Markdown(INTRO)
             with gr.Row():
                 with gr.Column(scale=3):

@@ -88,8 +88,8 @@ class FillTab:
             raise InputError("has no group word to swap (he, she, man, woman, ...)", field="sentence A")
         return swapped
 
-    def build(self) -> gr.Blocks:
-        with gr.Blocks(analytics_enabled=False) as tab:
+    def build(self) -> gr.Column:
+        with gr.Column() as tab:
             gr.Markdown("BERT was pre-trained to guess hidden words. Put one or more `[MASK]` in a sentence.")
             with gr.Row():
                 with gr.Column(scale=3):

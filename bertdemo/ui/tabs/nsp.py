@@ -30,8 +30,8 @@ class NextSentenceTab:
             candidates = [c.strip() for c in candidates.splitlines() if c.strip()]
         return fmt.ranking_rows(self.ctx.service.rank_next(first, candidates))
 
-    def build(self) -> gr.Blocks:
-        with gr.Blocks(analytics_enabled=False) as tab:
+    def build(self) -> gr.Column:
+        with gr.Column() as tab:
             gr.Markdown("BERT's second pre-training task: does sentence B follow sentence A?")
             with gr.Row():
                 with gr.Column():

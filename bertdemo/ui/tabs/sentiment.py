@@ -108,9 +108,9 @@ class SentimentTab:
         return preview, str(out), fmt.csv_report(table.name, len(todo), [(table.line_of(i), w) for i, w in skipped],
                                                  SKIPPED_SHOWN)
 
-    def build(self) -> gr.Blocks:
+    def build(self) -> gr.Column:
         s = self.ctx.settings
-        with gr.Blocks(analytics_enabled=False) as tab:
+        with gr.Column() as tab:
             with gr.Row():
                 with gr.Column():
                     text = gr.Textbox(value=EXAMPLES[0][0], lines=3, label="Text", elem_id="st-text")
