@@ -80,6 +80,9 @@ class Settings:
     audit_max_waiting: int = 4  # audits waiting for their turn, all visitors together (one runs at a time)
     audit_per_address: int = 1  # audits waiting or running per client address; 0 = no per-address limit
     max_pending_per_address: int = 16  # requests of any kind waiting or running per client address; 0 = no limit
+    # visitor sessions gradio keeps in memory (least recently used dropped first); each holds the config of every
+    # component, about 280 KiB here, and an API call without a session_hash opens a new one every time
+    max_sessions: int = 1000
     monitoring: bool = False  # gradio's /monitoring pages (their summary would be public)
     mcp: bool = False  # serve the agents' tools over MCP at /gradio_api/mcp/ (bertdemo.ui.tools)
     host: str = "127.0.0.1"
@@ -152,7 +155,7 @@ def validate_settings(s: Settings) -> None:
     for name in ("batch_size", "max_masks", "max_top_k", "max_candidates", "max_chars",
                  "max_batch_texts", "queue_concurrency", "fast_concurrency", "queue_max_size", "max_upload_rows",
                  "max_upload_bytes", "audit_max_group_columns", "audit_max_work", "audit_max_waiting",
-                 "file_ttl_s", "attribution_concurrency", "max_json_values"):
+                 "file_ttl_s", "attribution_concurrency", "max_json_values", "max_sessions"):
         if getattr(s, name) < 1:
             raise InputError("must be at least 1", field=name)
     if s.max_request_bytes <= s.max_upload_bytes:

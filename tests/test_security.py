@@ -316,6 +316,31 @@ def test_monitoring_is_off(app: tuple[Any, str]) -> None:
         assert httpx.get(url + path, timeout=30).status_code == 403, path
 
 
+def test_session_less_api_calls_keep_server_memory_bounded(settings: Any, tmp_path: Path) -> None:
+    """An API call without a session_hash (curl, the /call API) opens a new gradio session, which holds the config
+    of every component: about 280 KiB in the app, 1,500 such calls grew the server by 409 MiB and gradio keeps
+    10,000. The app keeps at most max_sessions, and does not offer deep links (each GET wrote such a config to
+    disk for any session hash)."""
+    from benchmarks.restclient import RestClient
+    from bertdemo.service import ModelService
+    from bertdemo.ui import build_app
+
+    s = settings.replace(output_dir=str(tmp_path), max_sessions=6)
+    demo = build_app(s, service=ModelService(s))
+    url = start(demo, s)
+    rest = RestClient(url)
+    try:
+        for i in range(20):
+            rest.session_hash = None  # as a curl loop calls
+            rest.predict(f"a [MASK] number {i}.", 1, "", api_name="/fill_mask")
+        assert 1 <= len(demo.state_holder.session_data) <= 6
+        known = next(iter(demo.state_holder.session_data))
+        assert httpx.get(url + "gradio_api/deep_link", params={"session_hash": known}, timeout=30).status_code == 404
+    finally:
+        rest.close()
+        demo.close()
+
+
 # ---- request bodies ----------------------------------------------------------------------------------
 def _raw_post(url: str, path: str, head: list[str], chunks: Iterator[bytes]) -> tuple[int, float]:
     """Send a request over a plain socket (so nothing waits for the whole body) and read the status.

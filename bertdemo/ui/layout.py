@@ -77,6 +77,7 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
         # CSP frame-ancestors (Hub embedding only), nosniff, Referrer-Policy; bodies over max_request_bytes
         # or JSON with more than max_json_values values refused before parsing; errors logged without tracebacks
         "app_kwargs": security.app_kwargs(settings.max_request_bytes, settings.max_json_values, settings.log_user_text),
+        "state_session_capacity": settings.max_sessions,  # bounds gradio's per-session memory (bertdemo.config)
         "enable_monitoring": settings.monitoring,  # off unless the operator turns it on (BERTDEMO_MONITORING)
         "mcp_server": settings.mcp,  # BERTDEMO_MCP, else gradio's GRADIO_MCP_SERVER (read by load_settings)
         # gradio runs handlers in a thread pool of max_threads (40 by default): room for every fast endpoint's

@@ -205,11 +205,29 @@ class _TooLarge(HTTPException):
     handling answers 413 (FastAPI turns any other error while reading a body into 400)."""
 
 
+# gradio routes this app does not use: a deep link (no DeepLinkButton here) writes a file of every component's
+# state of a session (~280 KiB) into the upload folder on each GET, for anyone who knows a session hash
+UNOFFERED_PATHS = ("/gradio_api/deep_link",)
+
+
+class Unoffered:
+    """Pure ASGI middleware: 404 for :data:`UNOFFERED_PATHS` (with or without a root path in front)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope.get("type") == "http" and str(scope.get("path", "")).rstrip("/").endswith(UNOFFERED_PATHS):
+            await _plain(send, 404, "not found")
+            return
+        await self.app(scope, receive, send)
+
+
 def app_kwargs(max_request_bytes: int, max_json_values: int = 100_000, log_user_text: bool = False) -> dict[str, Any]:
     """``launch(app_kwargs=...)``: the FastAPI app gradio builds gets :class:`QuietErrors` (outermost),
-    :class:`BodyLimit` and :class:`SecurityHeaders`."""
+    :class:`Unoffered`, :class:`BodyLimit` and :class:`SecurityHeaders`."""
     from starlette.middleware import Middleware
 
-    return {"middleware": [Middleware(QuietErrors, log_user_text=log_user_text),
+    return {"middleware": [Middleware(QuietErrors, log_user_text=log_user_text), Middleware(Unoffered),
                            Middleware(BodyLimit, max_bytes=max_request_bytes, max_json_values=max_json_values),
                            Middleware(SecurityHeaders)]}
