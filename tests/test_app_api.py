@@ -117,8 +117,8 @@ def test_fill_mask_two_masks_and_targets(client: Client) -> None:
     (("   ", 5, ""), ("text",)),
     (("[MASK] " * 40, 5, ""), ("mask",)),
     (("x" * 100_001, 5, ""), ("characters",)),
-    (("paris is the [MASK].", 0, ""), ("minimum",)),
-    (("paris is the [MASK].", 10**9, ""), ("maximum",)),
+    (("paris is the [MASK].", 0, ""), ("Top-k", "from 1 to")),
+    (("paris is the [MASK].", 10**9, ""), ("Top-k", "from 1 to")),
     (("paris is the [MASK].", 5, "zzzqqq"), ("Only these words",)),  # the label on the page
 ])
 def test_fill_mask_bad_input(client: Client, args: tuple[Any, ...], expect: tuple[str, ...]) -> None:
@@ -414,7 +414,7 @@ def test_bias_audit_bad_input(client: Client, tmp_path: Path) -> None:
     bad(client, "/bias_audit", ["user_data"], 10, handle_file(only_text), "", "", expect=("group",))
     data = write(tmp_path, "g.csv", "text,gender\nhello,f\n")
     bad(client, "/bias_audit", ["user_data"], 10, handle_file(data), "nationality", "", expect=("nationality",))
-    bad(client, "/bias_audit", [], 10**6, None, "", "", expect=("maximum",))
+    bad(client, "/bias_audit", [], 10**6, None, "", "", expect=("Sample size", "from 5 to 500"))
     bad(client, "/bias_audit", [], 10, None, "", "", expect=("tick at least one check",))
     latin = write(tmp_path, "latin.csv", "text,g\ncaf\u00e9,f\n".encode("latin-1"))
     bad(client, "/bias_audit", ["user_data"], 10, handle_file(latin), "g", "", expect=("UTF-8",))

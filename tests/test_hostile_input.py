@@ -359,14 +359,16 @@ def _csv(tmp_path: Path, name: str, rows: list[list[Any]]) -> str:
 
 
 HTTP_CASES = [c for c in CASES if c.name not in {"lone_surrogate", "float_nan"}]  # JSON cannot carry these
-# gradio turns a JSON number/list/dict sent to a Textbox into its str(); None stays None.
-COERCED = {"list", "dict", "int", "bool"}
+# gradio would turn a JSON number/list/dict sent to a Textbox into its str() and answer as if it were typed;
+# the app refuses it, naming the field (bertdemo.ui.layout.guard_inputs). None stays None.
+WRONG_TYPE = {"list", "dict", "int", "bool"}
 
 
 @pytest.mark.parametrize("case", HTTP_CASES, ids=[c.name for c in HTTP_CASES])
 def test_http(http: Client, tmp_path: Path, case: Case) -> None:
     v = case.value
-    fill, text = (ANY, ANY) if case.name in COERCED else (case.fill, case.text)
+    wrong_type = case.name in WRONG_TYPE
+    fill, text = (err("must be text"), err("must be text")) if wrong_type else (case.fill, case.text)
     results: dict[str, tuple[bool, str]] = {}
     for api, args, expected in [
         ("/fill_mask", (v, 5, ""), fill),
@@ -378,7 +380,8 @@ def test_http(http: Client, tmp_path: Path, case: Case) -> None:
         ("/sentiment", (v,), text),
         ("/explain", (v, "gradient_x_input"), text),
         ("/counterfactual", (v,), ANY),  # needs a group word; refuses the rest clearly
-        ("/chat", (v, []), OK),  # the chat answers every message, errors included, as a reply
+        # the chat answers every message, errors included, as a reply; a value that is no text is no message
+        ("/chat", (v, []), err("Message", "must be text") if wrong_type else OK),
     ]:
         ok, shown = results[api] = call(http, api, *args)
         try:

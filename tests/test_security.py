@@ -451,3 +451,29 @@ def test_server_log_carries_no_user_values(model_env: dict[str, str], tmp_path: 
     assert "Running on" in logs  # the server did run and log
     assert MARKER not in logs, [line for line in logs.splitlines() if MARKER in line][:5]
 
+
+
+@pytest.mark.parametrize(("api", "data", "field"), [
+    ("fill_mask", ["a [MASK] day.", 1e308, ""], "Top-k"),
+    ("fill_mask", ["a [MASK] day.", -3, ""], "Top-k"),
+    ("fill_mask", ["a [MASK] day.", 10**400, ""], "Top-k"),
+    ("fill_mask", ["a [MASK] day.", True, ""], "Top-k"),
+    ("fill_mask", [{"a": 1}, 5, ""], "Text with [MASK]"),
+    ("sentiment", [12345], "Text"),
+    ("sentiment", [["a", "b"]], "Text"),
+])
+def test_wrong_type_or_range_over_the_rest_api_names_the_field(app: tuple[Any, str], api: str, data: list[Any],
+                                                               field: str) -> None:
+    """gradio would score a number or a list as if typed (str(payload)) and answer an out-of-range slider with
+    its own words, repeating the value (a 400-digit number in full) without naming the field."""
+    from benchmarks.restclient import CallError, RestClient
+
+    rest = RestClient(app[1])
+    try:
+        with pytest.raises(CallError) as caught:
+            rest.predict(*data, api_name=f"/{api}")
+    finally:
+        rest.close()
+    message = str(caught.value)
+    assert f"{field}: must be" in message, message
+    assert "1e+308" not in message and "0" * 50 not in message, message

@@ -11,6 +11,7 @@ holds what ``launch()`` needs (theme, CSS, upload limit, server address), shared
 from __future__ import annotations
 
 import html
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -121,6 +122,24 @@ def _allowed(component: Any) -> str:
     return "text"
 
 
+def _accepts(component: Any, payload: Any) -> bool:
+    """Whether an API payload has the type its component declares. gradio turns any JSON value into text
+    for a Textbox (a number, a list: scored as if typed) and names neither the field nor the range when a
+    slider's value is out of bounds (it repeats the value, 400 digits of it if sent)."""
+    if payload is None:
+        return True  # gradio's default for a missing value
+    if isinstance(component, gr.Textbox):
+        return isinstance(payload, str)
+    if isinstance(component, (gr.Slider, gr.Number)):
+        if isinstance(payload, bool) or not isinstance(payload, (int, float)):
+            return False
+        if isinstance(payload, float) and not math.isfinite(payload):
+            return False
+        if isinstance(component, gr.Slider):
+            return component.minimum <= payload <= component.maximum
+    return True
+
+
 def _field(component: Any) -> str:
     return str(getattr(component, "label", None) or getattr(component, "elem_id", None) or "input")
 
@@ -143,13 +162,15 @@ def guard_inputs(demo: gr.Blocks) -> None:
             seen.add(id(comp))
 
             def preprocess(payload: Any, _original: Any = comp.preprocess, _comp: Any = comp) -> Any:
+                refusal = gr.Error(html.escape(f"{_field(_comp)}: must be {_allowed(_comp)}"), print_exception=False)
+                if not _accepts(_comp, payload):
+                    raise refusal
                 try:
                     return _original(payload)
-                except gr.Error as err:  # gradio's own check (a choice, a range): its words, not logged
-                    raise _quiet(err) from None
+                except gr.Error as err:  # gradio's own check: its words for a file (type, size), ours otherwise
+                    raise (_quiet(err) if isinstance(_comp, gr.File) else refusal) from None
                 except Exception:
-                    raise gr.Error(html.escape(f"{_field(_comp)}: must be {_allowed(_comp)}"),
-                                   print_exception=False) from None
+                    raise refusal from None
 
             comp.preprocess = preprocess
 

@@ -136,7 +136,7 @@ class ChatTab:
                              placeholder=chat.HELP, feedback_options=None, buttons=["copy"],
                              group_consecutive_messages=False)
             with gr.Row():
-                msg = gr.Textbox(elem_id="chat-input", show_label=False, scale=5, autofocus=True,
+                msg = gr.Textbox(label="Message", elem_id="chat-input", show_label=False, scale=5, autofocus=True,
                                  placeholder="Type a sentence with [MASK], two sentences joined by ||, any text, or /help")
                 send = gr.Button("Send", elem_id="chat-send", variant="primary", scale=1)
                 clear = gr.Button("Clear", elem_id="chat-clear", scale=1)
